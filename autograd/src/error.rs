@@ -1,0 +1,83 @@
+//! The crate's error type.
+//!
+//! Policy: every operation that can fail on its arguments has a form that returns
+//! [`Result`]; the arithmetic operators (`+ - * /` on tensors and variables), which cannot
+//! return a `Result`, panic with exactly the message the `try_` form would return.
+
+use thiserror::Error;
+
+/// What went wrong, always naming the op and the shapes involved.
+#[derive(Debug, Clone, PartialEq, Error)]
+pub enum Error {
+    /// Two operands whose shapes do not fit together.
+    #[error("{op}: shapes {lhs:?} and {rhs:?} do not fit: {why}")]
+    ShapeMismatch {
+        /// The op that refused them.
+        op: String,
+        /// The first operand's shape.
+        lhs: Vec<usize>,
+        /// The second operand's shape.
+        rhs: Vec<usize>,
+        /// What rule they break.
+        why: String,
+    },
+    /// An argument that is invalid for the input it is applied to.
+    #[error("{op}: {why} (input shape {shape:?})")]
+    InvalidArgument {
+        /// The op that refused it.
+        op: String,
+        /// The input's shape.
+        shape: Vec<usize>,
+        /// What is wrong with it.
+        why: String,
+    },
+    /// A buffer whose length does not match the shape it is given.
+    #[error("{op}: {len} elements cannot have shape {shape:?} ({expected} elements)")]
+    LengthMismatch {
+        /// The op that refused it.
+        op: String,
+        /// The buffer's length.
+        len: usize,
+        /// The requested shape.
+        shape: Vec<usize>,
+        /// The element count of that shape.
+        expected: usize,
+    },
+    /// Variables of two different tapes were combined, or a gradient of one tape was asked
+    /// of another.
+    #[error("{op}: variables belong to different tapes")]
+    ForeignTape {
+        /// The op that noticed.
+        op: String,
+    },
+    /// `backward` was called on something it cannot start from.
+    #[error("backward: {why}")]
+    Backward {
+        /// What is wrong.
+        why: String,
+    },
+}
+
+impl Error {
+    /// A [`Error::ShapeMismatch`].
+    pub fn shapes(op: &str, lhs: &[usize], rhs: &[usize], why: impl Into<String>) -> Self {
+        Error::ShapeMismatch {
+            op: op.to_string(),
+            lhs: lhs.to_vec(),
+            rhs: rhs.to_vec(),
+            why: why.into(),
+        }
+    }
+
+    /// An [`Error::InvalidArgument`].
+    pub fn invalid(op: &str, shape: &[usize], why: impl Into<String>) -> Self {
+        Error::InvalidArgument {
+            op: op.to_string(),
+            shape: shape.to_vec(),
+            why: why.into(),
+        }
+    }
+}
+
+/// The crate's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

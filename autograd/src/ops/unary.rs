@@ -1,0 +1,97 @@
+//! Elementwise functions: exp, log, sqrt, abs, relu, sigmoid, tanh. Each line of the table
+//! below is one op: its forward `y = f(x)` and its backward `dx = dy · f'(x)`, where the
+//! derivative may use the input `x` and the output `y`.
+
+use super::infallible;
+use crate::element::Element;
+use crate::error::Result;
+use crate::op::{CustomOp, Saved};
+use crate::tape::Var;
+use crate::tensor::Tensor;
+
+macro_rules! unary_ops {
+    ($(
+        $(#[$doc:meta])*
+        $op:ident, $method:ident, $label:literal:
+            y = |$x:ident| $forward:expr,
+            dx = |$bx:ident, $by:ident, $dy:ident| $backward:expr;
+    )*) => {$(
+        struct $op;
+
+        impl<T: Element> CustomOp<T> for $op {
+            fn name(&self) -> &str {
+                $label
+            }
+            fn forward(&mut self, inputs: &[&Tensor<T>], saved: &mut Saved<T>) -> Result<Tensor<T>> {
+                let y = inputs[0].map(|$x: T| $forward);
+                saved.save(inputs[0].clone());
+                saved.save(y.clone());
+                Ok(y)
+            }
+            #[allow(unused_variables)]
+            fn backward(&self, saved: &Saved<T>, dy: &Tensor<T>, _: &[bool]) -> Result<Vec<Option<Tensor<T>>>> {
+                let (x, y) = (saved.get(0).as_slice(), saved.get(1).as_slice());
+                let dx: Vec<T> = x
+                    .iter()
+                    .zip(y)
+                    .zip(dy.as_slice())
+                    .map(|((&$bx, &$by), &$dy): ((&T, &T), &T)| $backward)
+                    .collect();
+                Ok(vec![Some(Tensor::from_vec(dx, dy.shape())?)])
+            }
+        }
+
+        impl<'t, T: Element> Var<'t, T> {
+            $(#[$doc])*
+            pub fn $method(&self) -> Var<'t, T> {
+                infallible(Var::apply($op, &[self]))
+            }
+        }
+    )*};
+}
+
+fn half<T: Element>() -> T {
+    T::from_f64(0.5)
+}
+
+unary_ops! {
+    /// `y = eˣ`; `dx = dy · y`.
+    ExpOp, exp, "exp":
+        y = |x| x.exp(),
+        dx = |x, y, dy| dy * y;
+
+    /// `y = ln x`; `dx = dy / x`.
+    LogOp, log, "log":
+        y = |x| x.ln(),
+        dx = |x, y, dy| dy / x;
+
+    /// `y = √x`; `dx = dy / (2y)`.
+    SqrtOp, sqrt, "sqrt":
+        y = |x| x.sqrt(),
+        dx = |x, y, dy| dy * half::<T>() / y;
+
+    /// `y = |x|`; `dx = dy · sign(x)` (0 at 0).
+    AbsOp, abs, "abs":
+        y = |x| x.abs(),
+        dx = |x, y, dy| if x > T::ZERO { dy } else if x < T::ZERO { -dy } else { T::ZERO };
+
+    /// `y = max(x, 0)`; `dx = dy` where `x > 0`, else 0.
+    ReluOp, relu, "relu":
+        y = |x| if x > T::ZERO { x } else { T::ZERO },
+        dx = |x, y, dy| if x > T::ZERO { dy } else { T::ZERO };
+
+    /// `y = 1 / (1 + e⁻ˣ)` (computed without overflow for either sign); `dx = dy · y(1 - y)`.
+    SigmoidOp, sigmoid, "sigmoid":
+        y = |x| if x >= T::ZERO {
+            T::ONE / (T::ONE + (-x).exp())
+        } else {
+            let e = x.exp();
+            e / (T::ONE + e)
+        },
+        dx = |x, y, dy| dy * y * (T::ONE - y);
+
+    /// `y = tanh x`; `dx = dy · (1 - y²)`.
+    TanhOp, tanh, "tanh":
+        y = |x| x.tanh(),
+        dx = |x, y, dy| dy * (T::ONE - y * y);
+}

@@ -1,0 +1,311 @@
+//! Matrix products on the `gemm` crate, through a small safe strided-view API that the `nn`
+//! crate (and any user's crate) uses for GEMM-shaped kernels.
+
+use super::Tensor;
+use super::elementwise::for_each_strided;
+use crate::element::Element;
+use crate::error::{Error, Result};
+use crate::parallel;
+use crate::shape::{self, Shape, broadcast_shapes, broadcast_strides};
+
+/// A read-only matrix view of a slice: `rows x cols`, element `(i, j)` at
+/// `i * row_stride + j * col_stride`. Transposing a view is free.
+#[derive(Clone, Copy, Debug)]
+pub struct MatRef<'a, T> {
+    data: &'a [T],
+    rows: usize,
+    cols: usize,
+    row_stride: usize,
+    col_stride: usize,
+}
+
+/// A writable matrix view of a slice, laid out like [`MatRef`].
+#[derive(Debug)]
+pub struct MatMut<'a, T> {
+    data: &'a mut [T],
+    rows: usize,
+    cols: usize,
+    row_stride: usize,
+    col_stride: usize,
+}
+
+fn check_view(op: &str, len: usize, rows: usize, cols: usize, rs: usize, cs: usize) -> Result<()> {
+    let last = if rows == 0 || cols == 0 {
+        0
+    } else {
+        (rows - 1) * rs + (cols - 1) * cs + 1
+    };
+    if last > len {
+        return Err(Error::invalid(
+            op,
+            &[len],
+            format!("a {rows}x{cols} view with strides ({rs}, {cs}) reads past the buffer"),
+        ));
+    }
+    Ok(())
+}
+
+impl<'a, T> MatRef<'a, T> {
+    /// A row-major `rows x cols` matrix over the first `rows * cols` elements of `data`.
+    pub fn new(data: &'a [T], rows: usize, cols: usize) -> Result<Self> {
+        Self::strided(data, rows, cols, cols, 1)
+    }
+
+    /// A view with explicit strides, checked to stay inside `data`.
+    pub fn strided(
+        data: &'a [T],
+        rows: usize,
+        cols: usize,
+        row_stride: usize,
+        col_stride: usize,
+    ) -> Result<Self> {
+        check_view("MatRef", data.len(), rows, cols, row_stride, col_stride)?;
+        Ok(MatRef {
+            data,
+            rows,
+            cols,
+            row_stride,
+            col_stride,
+        })
+    }
+
+    /// The transposed view (no copy).
+    pub fn t(self) -> Self {
+        MatRef {
+            data: self.data,
+            rows: self.cols,
+            cols: self.rows,
+            row_stride: self.col_stride,
+            col_stride: self.row_stride,
+        }
+    }
+
+    /// `(rows, cols)`.
+    pub fn dims(&self) -> (usize, usize) {
+        (self.rows, self.cols)
+    }
+}
+
+impl<'a, T> MatMut<'a, T> {
+    /// A row-major `rows x cols` matrix over the first `rows * cols` elements of `data`.
+    pub fn new(data: &'a mut [T], rows: usize, cols: usize) -> Result<Self> {
+        Self::strided(data, rows, cols, cols, 1)
+    }
+
+    /// A view with explicit strides, checked to stay inside `data`.
+    pub fn strided(
+        data: &'a mut [T],
+        rows: usize,
+        cols: usize,
+        row_stride: usize,
+        col_stride: usize,
+    ) -> Result<Self> {
+        check_view("MatMut", data.len(), rows, cols, row_stride, col_stride)?;
+        Ok(MatMut {
+            data,
+            rows,
+            cols,
+            row_stride,
+            col_stride,
+        })
+    }
+
+    /// `(rows, cols)`.
+    pub fn dims(&self) -> (usize, usize) {
+        (self.rows, self.cols)
+    }
+}
+
+/// `dst = (accumulate ? dst : 0) + scale * a · b`, on the `gemm` crate.
+///
+/// Runs on all of the crate's threads (see [`parallel`](crate::parallel)), except when
+/// called from inside a parallel region, where it runs on the calling thread alone.
+///
+/// ```
+/// use autograd::tensor::{gemm, MatMut, MatRef};
+/// let a = [1.0f32, 2.0, 3.0, 4.0]; // [[1, 2], [3, 4]]
+/// let mut c = [0.0f32; 4];
+/// // c = a · aᵀ
+/// gemm(MatMut::new(&mut c, 2, 2).unwrap(), false, MatRef::new(&a, 2, 2).unwrap(),
+///      MatRef::new(&a, 2, 2).unwrap().t(), 1.0).unwrap();
+/// assert_eq!(c, [5.0, 11.0, 11.0, 25.0]);
+/// ```
+pub fn gemm<T: Element>(
+    dst: MatMut<'_, T>,
+    accumulate: bool,
+    a: MatRef<'_, T>,
+    b: MatRef<'_, T>,
+    scale: T,
+) -> Result<()> {
+    if a.cols != b.rows || dst.rows != a.rows || dst.cols != b.cols {
+        return Err(Error::shapes(
+            "gemm",
+            &[a.rows, a.cols],
+            &[b.rows, b.cols],
+            format!("cannot multiply into a {}x{} destination", dst.rows, dst.cols),
+        ));
+    }
+    let (m, n, k) = (a.rows, b.cols, a.cols);
+    if m == 0 || n == 0 {
+        return Ok(());
+    }
+    if k == 0 {
+        if !accumulate {
+            for i in 0..m {
+                for j in 0..n {
+                    dst.data[i * dst.row_stride + j * dst.col_stride] = T::ZERO;
+                }
+            }
+        }
+        return Ok(());
+    }
+    let par = parallel::gemm_parallelism(m, n, k);
+    // SAFETY: every view was checked at construction to stay inside its slice, the shapes
+    // agree (checked above), and `dst` is a unique borrow, so it cannot alias `a` or `b`.
+    unsafe {
+        ::gemm::gemm(
+            m,
+            n,
+            k,
+            dst.data.as_mut_ptr(),
+            dst.col_stride as isize,
+            dst.row_stride as isize,
+            accumulate,
+            a.data.as_ptr(),
+            a.col_stride as isize,
+            a.row_stride as isize,
+            b.data.as_ptr(),
+            b.col_stride as isize,
+            b.row_stride as isize,
+            T::ONE,
+            scale,
+            false,
+            false,
+            false,
+            par,
+        );
+    }
+    Ok(())
+}
+
+/// How two operands of `matmul` line up: batch shape and the matrix sizes.
+pub(crate) struct MatmulPlan {
+    pub batch: Shape,
+    pub m: usize,
+    pub k: usize,
+    pub n: usize,
+}
+
+pub(crate) fn matmul_plan(a: &[usize], b: &[usize]) -> Result<MatmulPlan> {
+    if a.len() < 2 || b.len() < 2 {
+        return Err(Error::shapes(
+            "matmul",
+            a,
+            b,
+            "both operands need at least two axes",
+        ));
+    }
+    let (m, k) = (a[a.len() - 2], a[a.len() - 1]);
+    let (k2, n) = (b[b.len() - 2], b[b.len() - 1]);
+    if k != k2 {
+        return Err(Error::shapes(
+            "matmul",
+            a,
+            b,
+            format!("inner lengths differ ({k} columns against {k2} rows)"),
+        ));
+    }
+    let batch = broadcast_shapes("matmul", &a[..a.len() - 2], &b[..b.len() - 2])?;
+    Ok(MatmulPlan { batch, m, k, n })
+}
+
+impl<T: Element> Tensor<T> {
+    /// The matrix product over the last two axes: `[.., M, K] · [.., K, N] -> [.., M, N]`.
+    /// Leading (batch) axes broadcast under NumPy's rules.
+    ///
+    /// ```
+    /// use autograd::Tensor;
+    /// let a = Tensor::<f64>::from_vec(vec![1.0, 2.0, 3.0, 4.0], &[2, 2]).unwrap();
+    /// let i = Tensor::<f64>::from_vec(vec![1.0, 0.0, 0.0, 1.0], &[2, 2]).unwrap();
+    /// assert_eq!(a.matmul(&i).unwrap(), a);
+    /// ```
+    pub fn matmul(&self, other: &Tensor<T>) -> Result<Tensor<T>> {
+        self.matmul_t(other, false, false)
+    }
+
+    /// `op(self) · op(other)` where `op` transposes the last two axes when its flag is set.
+    /// Transposition is free (strides), so backward rules use this instead of copies.
+    pub fn matmul_t(
+        &self,
+        other: &Tensor<T>,
+        transpose_self: bool,
+        transpose_other: bool,
+    ) -> Result<Tensor<T>> {
+        let a_shape = transposed_shape(&self.shape, transpose_self);
+        let b_shape = transposed_shape(&other.shape, transpose_other);
+        let plan = matmul_plan(&a_shape, &b_shape)?;
+        let MatmulPlan { m, k, n, .. } = plan;
+        let mut out_shape = plan.batch.clone();
+        out_shape.extend_from_slice(&[m, n]);
+        let mut out = vec![T::ZERO; shape::numel(&out_shape)];
+        fn view<T>(data: &[T], rows: usize, cols: usize, t: bool) -> MatRef<'_, T> {
+            // The stored matrix is `cols x rows` when transposed.
+            let v = if t {
+                MatRef::new(data, cols, rows)
+            } else {
+                MatRef::new(data, rows, cols)
+            };
+            let v = v.expect("sizes come from the shapes");
+            if t { v.t() } else { v }
+        }
+        // One GEMM when the right operand is a plain matrix and the left is not transposed:
+        // its batch rows stack into one tall matrix.
+        if other.rank() == 2 && !transpose_self {
+            let rows = out.len() / n.max(1);
+            let dst = MatMut::new(&mut out, rows, n)?;
+            gemm(
+                dst,
+                false,
+                view(self.as_slice(), rows, k, false),
+                view(other.as_slice(), k, n, transpose_other),
+                T::ONE,
+            )?;
+            return Ok(Tensor::from_parts(out_shape, out));
+        }
+        let (am, bm) = (m * k, k * n);
+        let sa: Shape = broadcast_strides(&a_shape[..a_shape.len() - 2], &plan.batch)
+            .iter()
+            .map(|s| s * am)
+            .collect();
+        let sb: Shape = broadcast_strides(&b_shape[..b_shape.len() - 2], &plan.batch)
+            .iter()
+            .map(|s| s * bm)
+            .collect();
+        let (a, b) = (self.as_slice(), other.as_slice());
+        let mut result = Ok(());
+        for_each_strided(&plan.batch, [&sa, &sb], |i, [ia, ib]| {
+            let dst = MatMut::new(&mut out[i * m * n..(i + 1) * m * n], m, n).expect("sized above");
+            let r = gemm(
+                dst,
+                false,
+                view(&a[ia..ia + am], m, k, transpose_self),
+                view(&b[ib..ib + bm], k, n, transpose_other),
+                T::ONE,
+            );
+            if r.is_err() {
+                result = r;
+            }
+        });
+        result?;
+        Ok(Tensor::from_parts(out_shape, out))
+    }
+}
+
+fn transposed_shape(shape: &[usize], t: bool) -> Shape {
+    let mut s = Shape::from_slice(shape);
+    let r = s.len();
+    if t && r >= 2 {
+        s.swap(r - 2, r - 1);
+    }
+    s
+}
