@@ -1,0 +1,1 @@
+//! The IDX file reader (MNIST's format).
