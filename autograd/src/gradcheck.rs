@@ -7,6 +7,7 @@
 //! `(L(x + ε) - L(x - ε)) / 2ε` where `L = Σ r ⊙ f(..)`. An element passes when
 //! `|analytic - numeric| <= atol + rtol · |numeric|`.
 
+use crate::element::Element;
 use crate::error::{Error, Result};
 use crate::shape;
 use crate::tape::{Tape, Var};
@@ -199,6 +200,24 @@ impl GradCheck {
         );
         Ok(report)
     }
+}
+
+/// Returns `f` unchanged, typed as a function of tape variables. A closure stored in a `let`
+/// before it is passed to [`GradCheck::run`] needs this to be seen as working for every
+/// tape lifetime (Rust infers that only for closures written at the call site).
+///
+/// ```
+/// use autograd::{gradcheck, gradcheck::tape_fn, Tensor};
+/// let f = tape_fn(|v| Ok(v[0].exp().sum()));
+/// let x = Tensor::<f64>::from_vec(vec![0.1, 0.2], &[2]).unwrap();
+/// assert!(gradcheck(&[x.clone()], f).unwrap().passed);
+/// assert!(gradcheck(&[x], f).unwrap().passed); // reusable
+/// ```
+pub fn tape_fn<T: Element, F>(f: F) -> F
+where
+    F: for<'t> Fn(&[Var<'t, T>]) -> Result<Var<'t, T>>,
+{
+    f
 }
 
 /// [`GradCheck::run`] with the default options.

@@ -1,0 +1,275 @@
+//! Layers: modules around the ops, holding their parameters.
+
+use crate::conv::{Conv2dConfig, conv2d};
+use crate::dense::dense;
+use crate::init::{Init, fans};
+use crate::module::Module;
+use crate::pool::{Pool2dConfig, avg_pool2d, max_pool2d};
+use autograd::{Element, Error, Param, Result, Tensor, Var};
+use rand::rngs::StdRng;
+use rand::{Rng, RngExt, SeedableRng};
+use std::sync::Mutex;
+
+/// The parameters `w` and optionally `b` of a layer, named for [`Module::parameters`].
+fn named<'a, T: Element>(w: &'a Param<T>, b: &'a Option<Param<T>>) -> Vec<(String, &'a Param<T>)> {
+    let mut v = vec![("w".to_string(), w)];
+    v.extend(b.iter().map(|b| ("b".to_string(), b)));
+    v
+}
+
+fn named_mut<'a, T: Element>(
+    w: &'a mut Param<T>,
+    b: &'a mut Option<Param<T>>,
+) -> Vec<(String, &'a mut Param<T>)> {
+    let mut v = vec![("w".to_string(), w)];
+    v.extend(b.iter_mut().map(|b| ("b".to_string(), b)));
+    v
+}
+
+/// A convolution layer: kernel `w` `[C_out, KH, KW, C_in]` and bias `b` `[C_out]`.
+pub struct Conv2d<T: Element = f32> {
+    /// The kernels.
+    pub w: Param<T>,
+    /// The bias, if any.
+    pub b: Option<Param<T>>,
+    /// Stride, padding, dilation.
+    pub cfg: Conv2dConfig,
+}
+
+impl<T: Element> Conv2d<T> {
+    /// `C_in -> C_out` channels with a `kernel = (KH, KW)` window, initialised like PyTorch's
+    /// `Conv2d` (weights and bias uniform in `±1/√fan_in`).
+    pub fn new<R: Rng + ?Sized>(
+        c_in: usize,
+        c_out: usize,
+        kernel: (usize, usize),
+        cfg: Conv2dConfig,
+        rng: &mut R,
+    ) -> Self {
+        Self::with_init(
+            c_in,
+            c_out,
+            kernel,
+            cfg,
+            Init::TorchDefault,
+            Init::TorchDefault,
+            rng,
+        )
+    }
+
+    /// Like [`new`](Self::new) with chosen initialisers for the kernel and the bias.
+    pub fn with_init<R: Rng + ?Sized>(
+        c_in: usize,
+        c_out: usize,
+        (kh, kw): (usize, usize),
+        cfg: Conv2dConfig,
+        w_init: Init,
+        b_init: Init,
+        rng: &mut R,
+    ) -> Self {
+        let shape = [c_out, kh, kw, c_in];
+        let f = fans(&shape);
+        let w = Param::new(w_init.tensor(&shape, f, rng));
+        let b = Some(Param::new(b_init.tensor(&[c_out], f, rng)));
+        Conv2d { w, b, cfg }
+    }
+
+    /// A layer from given tensors (a kernel `[C_out, KH, KW, C_in]` and a `[C_out]` bias).
+    pub fn from_tensors(w: Tensor<T>, b: Option<Tensor<T>>, cfg: Conv2dConfig) -> Result<Self> {
+        if w.rank() != 4 || b.as_ref().is_some_and(|b| b.shape() != [w.shape()[0]]) {
+            let bs = b.as_ref().map_or(vec![], |b| b.shape().to_vec());
+            return Err(Error::shapes(
+                "Conv2d",
+                w.shape(),
+                &bs,
+                "the kernel must be [C_out, KH, KW, C_in], the bias [C_out]",
+            ));
+        }
+        Ok(Conv2d {
+            w: Param::new(w),
+            b: b.map(Param::new),
+            cfg,
+        })
+    }
+}
+
+impl<T: Element> Module<T> for Conv2d<T> {
+    fn forward<'t>(&self, x: &Var<'t, T>) -> Result<Var<'t, T>> {
+        let tape = x.tape();
+        let b = self.b.as_ref().map(|b| tape.param(b));
+        conv2d(x, &tape.param(&self.w), b.as_ref(), self.cfg)
+    }
+    fn parameters(&self) -> Vec<(String, &Param<T>)> {
+        named(&self.w, &self.b)
+    }
+    fn parameters_mut(&mut self) -> Vec<(String, &mut Param<T>)> {
+        named_mut(&mut self.w, &mut self.b)
+    }
+}
+
+/// A dense layer: weight `w` `[In, Out]` and bias `b` `[Out]`, `Z = A · W + b`.
+pub struct Dense<T: Element = f32> {
+    /// The weight.
+    pub w: Param<T>,
+    /// The bias, if any.
+    pub b: Option<Param<T>>,
+}
+
+impl<T: Element> Dense<T> {
+    /// `In -> Out` features, initialised like PyTorch's `Linear` (uniform in `±1/√In`).
+    pub fn new<R: Rng + ?Sized>(inputs: usize, outputs: usize, rng: &mut R) -> Self {
+        Self::with_init(inputs, outputs, Init::TorchDefault, Init::TorchDefault, rng)
+    }
+
+    /// Like [`new`](Self::new) with chosen initialisers for the weight and the bias.
+    pub fn with_init<R: Rng + ?Sized>(
+        inputs: usize,
+        outputs: usize,
+        w_init: Init,
+        b_init: Init,
+        rng: &mut R,
+    ) -> Self {
+        let f = fans(&[inputs, outputs]);
+        let w = Param::new(w_init.tensor(&[inputs, outputs], f, rng));
+        let b = Some(Param::new(b_init.tensor(&[outputs], f, rng)));
+        Dense { w, b }
+    }
+
+    /// A layer from given tensors (a weight `[In, Out]` and an `[Out]` bias).
+    pub fn from_tensors(w: Tensor<T>, b: Option<Tensor<T>>) -> Result<Self> {
+        if w.rank() != 2 || b.as_ref().is_some_and(|b| b.shape() != [w.shape()[1]]) {
+            let bs = b.as_ref().map_or(vec![], |b| b.shape().to_vec());
+            return Err(Error::shapes(
+                "Dense",
+                w.shape(),
+                &bs,
+                "the weight must be [In, Out], the bias [Out]",
+            ));
+        }
+        Ok(Dense {
+            w: Param::new(w),
+            b: b.map(Param::new),
+        })
+    }
+}
+
+impl<T: Element> Module<T> for Dense<T> {
+    fn forward<'t>(&self, x: &Var<'t, T>) -> Result<Var<'t, T>> {
+        let tape = x.tape();
+        let b = self.b.as_ref().map(|b| tape.param(b));
+        dense(x, &tape.param(&self.w), b.as_ref())
+    }
+    fn parameters(&self) -> Vec<(String, &Param<T>)> {
+        named(&self.w, &self.b)
+    }
+    fn parameters_mut(&mut self) -> Vec<(String, &mut Param<T>)> {
+        named_mut(&mut self.w, &mut self.b)
+    }
+}
+
+/// Max pooling (no parameters).
+pub struct MaxPool2d(pub Pool2dConfig);
+
+impl<T: Element> Module<T> for MaxPool2d {
+    fn forward<'t>(&self, x: &Var<'t, T>) -> Result<Var<'t, T>> {
+        max_pool2d(x, self.0)
+    }
+}
+
+/// Average pooling (no parameters); see [`avg_pool2d`] for `count_include_pad`.
+pub struct AvgPool2d {
+    /// Kernel, stride, padding.
+    pub cfg: Pool2dConfig,
+    /// Whether padded zeros count in the divisor.
+    pub count_include_pad: bool,
+}
+
+impl<T: Element> Module<T> for AvgPool2d {
+    fn forward<'t>(&self, x: &Var<'t, T>) -> Result<Var<'t, T>> {
+        avg_pool2d(x, self.cfg, self.count_include_pad)
+    }
+}
+
+/// `[N, H, W, C] -> [N, H·W·C]`.
+pub struct Flatten;
+
+impl<T: Element> Module<T> for Flatten {
+    fn forward<'t>(&self, x: &Var<'t, T>) -> Result<Var<'t, T>> {
+        x.flatten()
+    }
+}
+
+/// `max(x, 0)`.
+pub struct ReLU;
+
+impl<T: Element> Module<T> for ReLU {
+    fn forward<'t>(&self, x: &Var<'t, T>) -> Result<Var<'t, T>> {
+        Ok(x.relu())
+    }
+}
+
+/// `1 / (1 + e⁻ˣ)`.
+pub struct Sigmoid;
+
+impl<T: Element> Module<T> for Sigmoid {
+    fn forward<'t>(&self, x: &Var<'t, T>) -> Result<Var<'t, T>> {
+        Ok(x.sigmoid())
+    }
+}
+
+/// `tanh x`.
+pub struct Tanh;
+
+impl<T: Element> Module<T> for Tanh {
+    fn forward<'t>(&self, x: &Var<'t, T>) -> Result<Var<'t, T>> {
+        Ok(x.tanh())
+    }
+}
+
+/// Inverted dropout: in training, zeroes each element with probability `p` and scales the
+/// rest by `1/(1-p)`; in evaluation, the identity. Its mask comes from its own generator,
+/// seeded at construction.
+pub struct Dropout {
+    p: f64,
+    training: bool,
+    rng: Mutex<StdRng>,
+}
+
+impl Dropout {
+    /// Dropout with drop probability `p` in `[0, 1)`, starting in training mode.
+    pub fn new(p: f64, seed: u64) -> Result<Self> {
+        if !(0.0..1.0).contains(&p) {
+            return Err(Error::invalid(
+                "Dropout",
+                &[],
+                format!("drop probability {p} is not in [0, 1)"),
+            ));
+        }
+        Ok(Dropout {
+            p,
+            training: true,
+            rng: Mutex::new(StdRng::seed_from_u64(seed)),
+        })
+    }
+}
+
+impl<T: Element> Module<T> for Dropout {
+    fn forward<'t>(&self, x: &Var<'t, T>) -> Result<Var<'t, T>> {
+        if !self.training || self.p == 0.0 {
+            return Ok(x.clone());
+        }
+        let keep = T::from_f64(1.0 / (1.0 - self.p));
+        let mut rng = self.rng.lock().unwrap_or_else(|e| e.into_inner());
+        let mask = Tensor::from_fn(x.shape(), |_| {
+            if rng.random::<f64>() < self.p {
+                T::ZERO
+            } else {
+                keep
+            }
+        });
+        x.try_mul(&x.constant_like(mask))
+    }
+    fn set_training(&mut self, training: bool) {
+        self.training = training;
+    }
+}

@@ -1,0 +1,332 @@
+//! Max and average pooling, channels-last, as custom ops with the lecture's backward rules
+//! (`../shared/lecture/RULES.md`): pooling works on each channel separately, `dZ` is the
+//! gradient at the pooling output and `dA` the one at its input.
+//!
+//! - Max pooling: `dA` receives each `dZ` element at its window's argmax (the mask `M` that is
+//!   1 there and 0 elsewhere); where windows overlap the contributions add up.
+//! - Average pooling: `dA = dZ ⊗ M` with `M = 1/(f_H·f_W)` over the window (the Kronecker
+//!   product for non-overlapping windows; overlapping windows accumulate).
+
+use autograd::{CustomOp, Element, Error, Result, Saved, Tensor, Var};
+
+/// Kernel `f`, stride `s` and padding `p` of a pooling layer, each `(along H, along W)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Pool2dConfig {
+    /// `f`: the window size.
+    pub kernel: (usize, usize),
+    /// `s`: the step between windows.
+    pub stride: (usize, usize),
+    /// `p`: padding on each side (at most half the kernel). Max pooling pads with `-∞`,
+    /// average pooling with zeros.
+    pub padding: (usize, usize),
+}
+
+impl Pool2dConfig {
+    /// A square `f x f` window with stride `f` (non-overlapping) and no padding.
+    pub fn new(f: usize) -> Self {
+        Pool2dConfig {
+            kernel: (f, f),
+            stride: (f, f),
+            padding: (0, 0),
+        }
+    }
+    /// The same stride along both axes.
+    pub fn stride(mut self, s: usize) -> Self {
+        self.stride = (s, s);
+        self
+    }
+    /// The same padding along both axes.
+    pub fn padding(mut self, p: usize) -> Self {
+        self.padding = (p, p);
+        self
+    }
+}
+
+/// The sizes of one pooling, checked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PoolGeometry {
+    /// Batch size.
+    pub n: usize,
+    /// Input height.
+    pub h: usize,
+    /// Input width.
+    pub w: usize,
+    /// Channels.
+    pub c: usize,
+    /// Output height: `floor((H + 2p - f) / s) + 1`.
+    pub oh: usize,
+    /// Output width.
+    pub ow: usize,
+    /// Kernel, stride, padding.
+    pub cfg: Pool2dConfig,
+}
+
+impl PoolGeometry {
+    /// Checks an input shape `[N, H, W, C]` against a configuration.
+    pub fn new(op: &str, x: &[usize], cfg: Pool2dConfig) -> Result<Self> {
+        if x.len() != 4 {
+            return Err(Error::invalid(op, x, "the input must be [N, H, W, C]"));
+        }
+        let (f, s, p) = (cfg.kernel, cfg.stride, cfg.padding);
+        if f.0 == 0 || f.1 == 0 || s.0 == 0 || s.1 == 0 {
+            return Err(Error::invalid(
+                op,
+                x,
+                format!("kernel {f:?} and stride {s:?} must be positive"),
+            ));
+        }
+        if 2 * p.0 > f.0 || 2 * p.1 > f.1 {
+            return Err(Error::invalid(
+                op,
+                x,
+                format!("padding {p:?} exceeds half the kernel {f:?}"),
+            ));
+        }
+        let (ph, pw) = (x[1] + 2 * p.0, x[2] + 2 * p.1);
+        if f.0 > ph || f.1 > pw {
+            return Err(Error::invalid(
+                op,
+                x,
+                format!(
+                    "the kernel {}x{} is larger than the padded input {ph}x{pw}",
+                    f.0, f.1
+                ),
+            ));
+        }
+        Ok(PoolGeometry {
+            n: x[0],
+            h: x[1],
+            w: x[2],
+            c: x[3],
+            oh: (ph - f.0) / s.0 + 1,
+            ow: (pw - f.1) / s.1 + 1,
+            cfg,
+        })
+    }
+
+    /// The output shape `[N, OH, OW, C]`.
+    pub fn output_shape(&self) -> [usize; 4] {
+        [self.n, self.oh, self.ow, self.c]
+    }
+
+    /// The input rows of window row `oh` that lie inside the image.
+    fn rows(&self, oh: usize) -> std::ops::Range<usize> {
+        let start = (oh * self.cfg.stride.0) as isize - self.cfg.padding.0 as isize;
+        let end = (start + self.cfg.kernel.0 as isize).min(self.h as isize);
+        start.max(0) as usize..end.max(0) as usize
+    }
+
+    /// The input columns of window column `ow` that lie inside the image.
+    fn cols(&self, ow: usize) -> std::ops::Range<usize> {
+        let start = (ow * self.cfg.stride.1) as isize - self.cfg.padding.1 as isize;
+        let end = (start + self.cfg.kernel.1 as isize).min(self.w as isize);
+        start.max(0) as usize..end.max(0) as usize
+    }
+}
+
+/// Max pooling's forward pass: the window maxima and the mask, stored as the flat input index
+/// of each output's argmax (the first maximum in row-major window order on ties). Padding is
+/// never the maximum.
+pub fn max_pool_mask<T: Element>(x: &[T], g: &PoolGeometry) -> (Vec<T>, Vec<u32>) {
+    let c = g.c;
+    let mut y = vec![T::NEG_INFINITY; g.n * g.oh * g.ow * c];
+    let mut argmax = vec![0u32; y.len()];
+    for n in 0..g.n {
+        for oh in 0..g.oh {
+            for ow in 0..g.ow {
+                let out = ((n * g.oh + oh) * g.ow + ow) * c;
+                let (ys, ms) = (&mut y[out..out + c], &mut argmax[out..out + c]);
+                let mut first = true;
+                for ih in g.rows(oh) {
+                    for iw in g.cols(ow) {
+                        let at = ((n * g.h + ih) * g.w + iw) * c;
+                        for ch in 0..c {
+                            let v = x[at + ch];
+                            // A NaN wins and stays, as in PyTorch (`v != v` is NaN).
+                            #[allow(clippy::eq_op)]
+                            if first || v > ys[ch] || v != v {
+                                ys[ch] = v;
+                                ms[ch] = (at + ch) as u32;
+                            }
+                        }
+                        first = false;
+                    }
+                }
+            }
+        }
+    }
+    (y, argmax)
+}
+
+/// Max pooling as a [`CustomOp`].
+pub struct MaxPool2dOp {
+    cfg: Pool2dConfig,
+    input_shape: [usize; 4],
+    argmax: Vec<u32>,
+}
+
+impl<T: Element> CustomOp<T> for MaxPool2dOp {
+    fn name(&self) -> &str {
+        "max_pool2d"
+    }
+
+    fn forward(&mut self, inputs: &[&Tensor<T>], saved: &mut Saved<T>) -> Result<Tensor<T>> {
+        let x = inputs[0];
+        let g = PoolGeometry::new("max_pool2d", x.shape(), self.cfg)?;
+        if x.numel() > u32::MAX as usize {
+            return Err(Error::invalid(
+                "max_pool2d",
+                x.shape(),
+                "more than 2^32 input elements",
+            ));
+        }
+        let (y, argmax) = max_pool_mask(x.as_slice(), &g);
+        self.input_shape = [g.n, g.h, g.w, g.c];
+        if saved.is_recording() {
+            self.argmax = argmax;
+        }
+        Tensor::from_vec(y, &g.output_shape())
+    }
+
+    /// `dA = Σ_windows dZ · M`: each `dZ` element goes to its window's argmax.
+    fn backward(&self, _: &Saved<T>, dz: &Tensor<T>, _: &[bool]) -> Result<Vec<Option<Tensor<T>>>> {
+        let mut da = vec![T::ZERO; self.input_shape.iter().product()];
+        for (&at, &g) in self.argmax.iter().zip(dz.as_slice()) {
+            da[at as usize] += g;
+        }
+        Ok(vec![Some(Tensor::from_vec(da, &self.input_shape)?)])
+    }
+}
+
+/// Max pooling of `x` `[N, H, W, C]` over `f_H x f_W` windows: `Z = max` of each window, per
+/// channel. Padding acts as `-∞` (it is never the maximum).
+///
+/// ```
+/// use autograd::{Tape, Tensor};
+/// use nn::pool::{max_pool2d, Pool2dConfig};
+/// let tape = Tape::<f32>::new();
+/// let x = tape.var(Tensor::from_vec(vec![1.0, 5.0, 3.0, 2.0], &[1, 2, 2, 1]).unwrap());
+/// let z = max_pool2d(&x, Pool2dConfig::new(2)).unwrap();
+/// assert_eq!(z.value().to_vec(), vec![5.0]);
+/// let g = tape.backward(&z.sum()).unwrap();
+/// assert_eq!(g[&x].to_vec(), vec![0.0, 1.0, 0.0, 0.0]); // the mask M
+/// ```
+pub fn max_pool2d<'t, T: Element>(x: &Var<'t, T>, cfg: Pool2dConfig) -> Result<Var<'t, T>> {
+    Var::apply(
+        MaxPool2dOp {
+            cfg,
+            input_shape: [0; 4],
+            argmax: Vec::new(),
+        },
+        &[x],
+    )
+}
+
+/// Average pooling as a [`CustomOp`].
+pub struct AvgPool2dOp {
+    cfg: Pool2dConfig,
+    count_include_pad: bool,
+    geometry: Option<PoolGeometry>,
+}
+
+impl AvgPool2dOp {
+    /// The divisor of window `(oh, ow)`: `f_H·f_W`, or the number of real (unpadded)
+    /// elements when padding is not counted.
+    fn divisor(&self, g: &PoolGeometry, oh: usize, ow: usize) -> usize {
+        if self.count_include_pad {
+            g.cfg.kernel.0 * g.cfg.kernel.1
+        } else {
+            g.rows(oh).len() * g.cols(ow).len()
+        }
+    }
+}
+
+impl<T: Element> CustomOp<T> for AvgPool2dOp {
+    fn name(&self) -> &str {
+        "avg_pool2d"
+    }
+
+    /// `Z = Σ window / divisor`, per channel.
+    fn forward(&mut self, inputs: &[&Tensor<T>], _: &mut Saved<T>) -> Result<Tensor<T>> {
+        let x = inputs[0].as_slice();
+        let g = PoolGeometry::new("avg_pool2d", inputs[0].shape(), self.cfg)?;
+        let c = g.c;
+        let mut y = vec![T::ZERO; g.n * g.oh * g.ow * c];
+        for n in 0..g.n {
+            for oh in 0..g.oh {
+                for ow in 0..g.ow {
+                    let out = ((n * g.oh + oh) * g.ow + ow) * c;
+                    let ys = &mut y[out..out + c];
+                    for ih in g.rows(oh) {
+                        for iw in g.cols(ow) {
+                            let at = ((n * g.h + ih) * g.w + iw) * c;
+                            for (v, &xv) in ys.iter_mut().zip(&x[at..at + c]) {
+                                *v += xv;
+                            }
+                        }
+                    }
+                    let d = T::from_usize(self.divisor(&g, oh, ow));
+                    ys.iter_mut().for_each(|v| *v /= d);
+                }
+            }
+        }
+        self.geometry = Some(g);
+        Tensor::from_vec(y, &g.output_shape())
+    }
+
+    /// `dA = dZ ⊗ M`, `M = 1/divisor` over each window, accumulated where windows overlap.
+    fn backward(&self, _: &Saved<T>, dz: &Tensor<T>, _: &[bool]) -> Result<Vec<Option<Tensor<T>>>> {
+        let g = self.geometry.expect("forward ran");
+        let c = g.c;
+        let dz = dz.as_slice();
+        let mut da = vec![T::ZERO; g.n * g.h * g.w * c];
+        for n in 0..g.n {
+            for oh in 0..g.oh {
+                for ow in 0..g.ow {
+                    let out = ((n * g.oh + oh) * g.ow + ow) * c;
+                    let m = T::ONE / T::from_usize(self.divisor(&g, oh, ow));
+                    for ih in g.rows(oh) {
+                        for iw in g.cols(ow) {
+                            let at = ((n * g.h + ih) * g.w + iw) * c;
+                            for (d, &gz) in da[at..at + c].iter_mut().zip(&dz[out..out + c]) {
+                                *d += gz * m;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        Ok(vec![Some(Tensor::from_vec(da, &[g.n, g.h, g.w, c])?)])
+    }
+}
+
+/// Average pooling of `x` `[N, H, W, C]` over `f_H x f_W` windows, per channel.
+///
+/// With padding, `count_include_pad` chooses the divisor like PyTorch's flag of that name:
+/// `true` divides every window by `f_H·f_W` (padded zeros count), `false` by the number of
+/// real input elements in the window. Without padding both are the same.
+///
+/// ```
+/// use autograd::{Tape, Tensor};
+/// use nn::pool::{avg_pool2d, Pool2dConfig};
+/// let tape = Tape::<f64>::new();
+/// let x = tape.var(Tensor::from_vec(vec![1.0, 5.0, 3.0, 2.0], &[1, 2, 2, 1]).unwrap());
+/// let z = avg_pool2d(&x, Pool2dConfig::new(2), true).unwrap();
+/// assert_eq!(z.value().to_vec(), vec![2.75]);
+/// let g = tape.backward(&z.sum()).unwrap();
+/// assert_eq!(g[&x].to_vec(), vec![0.25; 4]); // dZ ⊗ M, M = 1/4
+/// ```
+pub fn avg_pool2d<'t, T: Element>(
+    x: &Var<'t, T>,
+    cfg: Pool2dConfig,
+    count_include_pad: bool,
+) -> Result<Var<'t, T>> {
+    Var::apply(
+        AvgPool2dOp {
+            cfg,
+            count_include_pad,
+            geometry: None,
+        },
+        &[x],
+    )
+}

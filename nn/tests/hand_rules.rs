@@ -1,0 +1,216 @@
+//! The hand-rule ops checked three ways over random geometry: (a) their forward equals the
+//! composite (autograd-primitive) forward, (b) their gradients equal the composite's autodiff
+//! gradients, (c) both equal central finite differences in f64.
+
+use autograd::gradcheck::tape_fn;
+use autograd::{GradCheck, Result, Tape, Tensor, Var};
+use nn::composite;
+use nn::conv::{Conv2dConfig, conv2d};
+use nn::dense::dense;
+use nn::pool::{Pool2dConfig, avg_pool2d, max_pool2d};
+use proptest::prelude::*;
+
+/// Values and gradients of one function of several inputs, on a fresh tape.
+fn eval<F>(inputs: &[Tensor<f64>], f: F) -> (Tensor<f64>, Vec<Tensor<f64>>)
+where
+    F: for<'t> Fn(&[Var<'t, f64>]) -> Result<Var<'t, f64>>,
+{
+    let tape = Tape::<f64>::new();
+    let vars: Vec<_> = inputs.iter().map(|x| tape.var(x.clone())).collect();
+    let y = f(&vars).unwrap();
+    // A fixed, non-uniform upstream gradient, so every output element matters differently.
+    let gy = Tensor::from_fn(y.shape(), |i| ((i * 37 % 17) as f64 - 8.0) / 8.0);
+    let g = tape.backward_with(&y, gy).unwrap();
+    (y.value().clone(), vars.iter().map(|v| g[v].clone()).collect())
+}
+
+fn assert_close(what: &str, a: &Tensor<f64>, b: &Tensor<f64>) -> std::result::Result<(), TestCaseError> {
+    prop_assert_eq!(a.shape(), b.shape(), "{}: shapes", what);
+    for (i, (x, y)) in a.as_slice().iter().zip(b.as_slice()).enumerate() {
+        prop_assert!(
+            (x - y).abs() <= 1e-12 + 1e-10 * y.abs(),
+            "{}: element {}: {} vs {}",
+            what,
+            i,
+            x,
+            y
+        );
+    }
+    Ok(())
+}
+
+/// (a) and (b): the hand-rule op and the composite agree on the value and on every gradient.
+fn agree<F, G>(inputs: &[Tensor<f64>], hand: F, comp: G) -> std::result::Result<(), TestCaseError>
+where
+    F: for<'t> Fn(&[Var<'t, f64>]) -> Result<Var<'t, f64>>,
+    G: for<'t> Fn(&[Var<'t, f64>]) -> Result<Var<'t, f64>>,
+{
+    let (yh, gh) = eval(inputs, hand);
+    let (yc, gc) = eval(inputs, comp);
+    assert_close("forward", &yh, &yc)?;
+    for (i, (a, b)) in gh.iter().zip(&gc).enumerate() {
+        assert_close(&format!("gradient of input {i}"), a, b)?;
+    }
+    Ok(())
+}
+
+/// (c): finite differences.
+fn fd<F>(what: &str, inputs: &[Tensor<f64>], f: F) -> std::result::Result<(), TestCaseError>
+where
+    F: for<'t> Fn(&[Var<'t, f64>]) -> Result<Var<'t, f64>>,
+{
+    let r = GradCheck::default().run(inputs, f).unwrap();
+    prop_assert!(r.passed, "{}: {}", what, r);
+    Ok(())
+}
+
+fn values(shape: &[usize], seed: u64) -> Tensor<f64> {
+    // A deterministic spread of values in [-1, 1) that depends on the seed.
+    Tensor::from_fn(shape, |i| {
+        let h = (i as u64 ^ seed)
+            .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+            .rotate_left(17);
+        (h % 2001) as f64 / 1000.0 - 1.0
+    })
+}
+
+/// Distinct values at least 0.01 apart (a shuffled ramp), so no pooling window holds a
+/// near-tie that finite differences would straddle.
+fn distinct_values(shape: &[usize], seed: u64) -> Tensor<f64> {
+    let n: usize = shape.iter().product();
+    let mut order: Vec<usize> = (0..n).collect();
+    let mut s = seed | 1;
+    for i in (1..n).rev() {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        order.swap(i, (s % (i as u64 + 1)) as usize);
+    }
+    Tensor::from_fn(shape, |i| order[i] as f64 * 0.01 - n as f64 * 0.005)
+}
+
+#[derive(Debug, Clone)]
+struct ConvCase {
+    x: Vec<usize>,
+    k: Vec<usize>,
+    cfg: Conv2dConfig,
+    seed: u64,
+}
+
+fn conv_case() -> impl Strategy<Value = ConvCase> {
+    (
+        (1..=2usize, 1..=3usize, 1..=3usize), // N, C_in, C_out
+        (1..=3usize, 1..=3usize),             // KH, KW
+        (
+            (1..=3usize, 1..=3usize),
+            (0..=2usize, 0..=2usize),
+            (1..=2usize, 1..=2usize),
+        ),
+        (0..=4usize, 0..=4usize), // extra rows/cols beyond the minimum
+        any::<u64>(),
+    )
+        .prop_map(
+            |((n, ci, co), (kh, kw), (stride, padding, dilation), (eh, ew), seed)| {
+                let span = |k: usize, d: usize| d * (k - 1) + 1;
+                let min = |k, d, p: usize| span(k, d).saturating_sub(2 * p).max(1);
+                let h = min(kh, dilation.0, padding.0) + eh;
+                let w = min(kw, dilation.1, padding.1) + ew;
+                ConvCase {
+                    x: vec![n, h, w, ci],
+                    k: vec![co, kh, kw, ci],
+                    cfg: Conv2dConfig {
+                        stride,
+                        padding,
+                        dilation,
+                    },
+                    seed,
+                }
+            },
+        )
+}
+
+#[derive(Debug, Clone)]
+struct PoolCase {
+    x: Vec<usize>,
+    cfg: Pool2dConfig,
+    seed: u64,
+}
+
+fn pool_case() -> impl Strategy<Value = PoolCase> {
+    (
+        (1..=2usize, 1..=3usize),
+        (1..=3usize, 1..=3usize),
+        (1..=3usize, 1..=3usize),
+        (0..=1usize, 0..=1usize),
+        (0..=4usize, 0..=4usize),
+        any::<u64>(),
+    )
+        .prop_map(|((n, c), kernel, stride, (p0, p1), (eh, ew), seed)| {
+            // Padding at most half the kernel.
+            let padding = (p0.min(kernel.0 / 2), p1.min(kernel.1 / 2));
+            let h = kernel.0.saturating_sub(2 * padding.0).max(1) + eh;
+            let w = kernel.1.saturating_sub(2 * padding.1).max(1) + ew;
+            PoolCase {
+                x: vec![n, h, w, c],
+                cfg: Pool2dConfig {
+                    kernel,
+                    stride,
+                    padding,
+                },
+                seed,
+            }
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 40, ..ProptestConfig::default() })]
+
+    #[test]
+    fn conv2d_hand_rules(case in conv_case(), with_bias in any::<bool>()) {
+        let cfg = case.cfg;
+        let mut inputs = vec![values(&case.x, case.seed), values(&case.k, case.seed ^ 1)];
+        if with_bias {
+            inputs.push(values(&[case.k[0]], case.seed ^ 2));
+        }
+        let hand = tape_fn(|v| conv2d(&v[0], &v[1], v.get(2), cfg));
+        let comp = tape_fn(|v| composite::conv2d(&v[0], &v[1], v.get(2), cfg));
+        agree(&inputs, hand, comp)?;
+        fd("hand conv2d", &inputs, hand)?;
+        fd("composite conv2d", &inputs, comp)?;
+    }
+
+    #[test]
+    fn max_pool2d_hand_rules(case in pool_case()) {
+        let cfg = case.cfg;
+        let inputs = [distinct_values(&case.x, case.seed)];
+        let hand = tape_fn(|v| max_pool2d(&v[0], cfg));
+        let comp = tape_fn(|v| composite::max_pool2d(&v[0], cfg));
+        agree(&inputs, hand, comp)?;
+        fd("hand max_pool2d", &inputs, hand)?;
+        fd("composite max_pool2d", &inputs, comp)?;
+    }
+
+    #[test]
+    fn avg_pool2d_hand_rules(case in pool_case(), count_include_pad in any::<bool>()) {
+        let cfg = case.cfg;
+        let inputs = [values(&case.x, case.seed)];
+        let hand = tape_fn(|v| avg_pool2d(&v[0], cfg, count_include_pad));
+        let comp = tape_fn(|v| composite::avg_pool2d(&v[0], cfg, count_include_pad));
+        agree(&inputs, hand, comp)?;
+        fd("hand avg_pool2d", &inputs, hand)?;
+        fd("composite avg_pool2d", &inputs, comp)?;
+    }
+
+    #[test]
+    fn dense_hand_rules(n in 1..=4usize, i in 1..=6usize, o in 1..=5usize, seed in any::<u64>(), with_bias in any::<bool>()) {
+        let mut inputs = vec![values(&[n, i], seed), values(&[i, o], seed ^ 1)];
+        if with_bias {
+            inputs.push(values(&[o], seed ^ 2));
+        }
+        let hand = tape_fn(|v| dense(&v[0], &v[1], v.get(2)));
+        let comp = tape_fn(|v| composite::dense(&v[0], &v[1], v.get(2)));
+        agree(&inputs, hand, comp)?;
+        fd("hand dense", &inputs, hand)?;
+        fd("composite dense", &inputs, comp)?;
+    }
+}
