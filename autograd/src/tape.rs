@@ -460,6 +460,11 @@ impl<T: Element> Gradients<T> {
         self.params.get(&param.id).and_then(|&n| self.grads[n].as_ref())
     }
 
+    /// The gradient of a bound parameter, for changing in place (clipping, say).
+    pub fn param_mut(&mut self, param: &Param<T>) -> Option<&mut Tensor<T>> {
+        self.params.get(&param.id).and_then(|&n| self.grads[n].as_mut())
+    }
+
     /// Takes the gradient of a parameter out, leaving `None`.
     pub fn take_param(&mut self, param: &Param<T>) -> Option<Tensor<T>> {
         self.params.get(&param.id).and_then(|&n| self.grads[n].take())

@@ -13,6 +13,8 @@
 //! - [`module`], [`layers`], [`init`], [`models`]: the `Module` trait, `Sequential`, layers,
 //!   initialisers and LeNet-5.
 //! - [`loss`]: softmax cross-entropy and mean squared error.
+//! - [`optim`]: SGD (momentum, Nesterov, weight decay), Adam, AdamW, learning-rate schedules,
+//!   clipping by global gradient norm.
 
 pub mod composite;
 pub mod conv;
@@ -23,4 +25,5 @@ pub mod layers;
 pub mod loss;
 pub mod models;
 pub mod module;
+pub mod optim;
 pub mod pool;

@@ -1,0 +1,379 @@
+//! Optimizers (SGD with momentum, Nesterov and weight decay; Adam; AdamW) and clipping by
+//! global gradient norm. Each update follows PyTorch's `torch.optim` formulas, written out
+//! beside the code; the state is named after the parameters, so it survives checkpoints.
+
+use autograd::{Element, Error, Gradients, Param, Result, Tensor};
+use std::collections::BTreeMap;
+
+/// An optimizer's state: the step count and its named buffers (`momentum.conv1.w`, ...).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct OptimizerState<T: Element> {
+    /// Updates done so far.
+    pub step: u64,
+    /// The buffers, named `<buffer>.<parameter>`.
+    pub buffers: BTreeMap<String, Tensor<T>>,
+}
+
+/// Updates parameters from their gradients.
+pub trait Optimizer<T: Element> {
+    /// The optimizer's name (`sgd`, `adam`, `adamw`).
+    fn name(&self) -> &'static str;
+
+    /// One update of every parameter from its gradient in `grads`. A parameter without a
+    /// gradient (not bound to the tape) is an error: it would silently stop training.
+    fn step(&mut self, params: Vec<(String, &mut Param<T>)>, grads: &Gradients<T>) -> Result<()>;
+
+    /// The current learning rate.
+    fn learning_rate(&self) -> f64;
+
+    /// Sets the learning rate (schedules call this).
+    fn set_learning_rate(&mut self, lr: f64);
+
+    /// The state to checkpoint.
+    fn state(&self) -> OptimizerState<T>;
+
+    /// Restores a checkpointed state.
+    fn load_state(&mut self, state: OptimizerState<T>) -> Result<()>;
+}
+
+fn grad_of<'g, T: Element>(
+    op: &str,
+    name: &str,
+    p: &Param<T>,
+    grads: &'g Gradients<T>,
+) -> Result<&'g Tensor<T>> {
+    grads.param(p).ok_or_else(|| {
+        Error::invalid(
+            op,
+            p.shape(),
+            format!("parameter {name} has no gradient: was it bound to the tape?"),
+        )
+    })
+}
+
+fn t<T: Element>(v: f64) -> T {
+    T::from_f64(v)
+}
+
+/// Stochastic gradient descent, as `torch.optim.SGD`:
+///
+/// ```text
+/// g ← ∇ + λ·p                          (weight decay λ)
+/// b ← g on the first step, else μ·b + g (momentum μ; no dampening)
+/// g ← g + μ·b if Nesterov, else b
+/// p ← p - η·g
+/// ```
+#[derive(Clone, Debug)]
+pub struct Sgd<T: Element> {
+    lr: f64,
+    momentum: f64,
+    nesterov: bool,
+    weight_decay: f64,
+    state: OptimizerState<T>,
+}
+
+impl<T: Element> Sgd<T> {
+    /// Plain SGD with learning rate `lr`.
+    pub fn new(lr: f64) -> Self {
+        Sgd {
+            lr,
+            momentum: 0.0,
+            nesterov: false,
+            weight_decay: 0.0,
+            state: OptimizerState::default(),
+        }
+    }
+    /// With momentum `μ`.
+    pub fn momentum(mut self, momentum: f64) -> Self {
+        self.momentum = momentum;
+        self
+    }
+    /// With Nesterov momentum.
+    pub fn nesterov(mut self, nesterov: bool) -> Self {
+        self.nesterov = nesterov;
+        self
+    }
+    /// With L2 weight decay `λ` (added to the gradient).
+    pub fn weight_decay(mut self, weight_decay: f64) -> Self {
+        self.weight_decay = weight_decay;
+        self
+    }
+}
+
+impl<T: Element> Optimizer<T> for Sgd<T> {
+    fn name(&self) -> &'static str {
+        "sgd"
+    }
+
+    fn step(&mut self, params: Vec<(String, &mut Param<T>)>, grads: &Gradients<T>) -> Result<()> {
+        let (lr, mu, wd) = (t::<T>(self.lr), t::<T>(self.momentum), t::<T>(self.weight_decay));
+        for (name, p) in params {
+            let grad = grad_of("sgd", &name, p, grads)?;
+            let mut g = grad.clone();
+            if self.weight_decay != 0.0 {
+                for (gi, &pi) in g.as_mut_slice().iter_mut().zip(p.value().as_slice()) {
+                    *gi += wd * pi;
+                }
+            }
+            if self.momentum != 0.0 {
+                let key = format!("momentum.{name}");
+                let buf = match self.state.buffers.get_mut(&key) {
+                    Some(b) => {
+                        for (bi, &gi) in b.as_mut_slice().iter_mut().zip(g.as_slice()) {
+                            *bi = mu * *bi + gi;
+                        }
+                        b
+                    }
+                    None => self.state.buffers.entry(key).or_insert_with(|| g.clone()),
+                };
+                if self.nesterov {
+                    for (gi, &bi) in g.as_mut_slice().iter_mut().zip(buf.as_slice()) {
+                        *gi += mu * bi;
+                    }
+                } else {
+                    g = buf.clone();
+                }
+            }
+            for (pi, &gi) in p.value_mut().as_mut_slice().iter_mut().zip(g.as_slice()) {
+                *pi -= lr * gi;
+            }
+        }
+        self.state.step += 1;
+        Ok(())
+    }
+
+    fn learning_rate(&self) -> f64 {
+        self.lr
+    }
+    fn set_learning_rate(&mut self, lr: f64) {
+        self.lr = lr;
+    }
+    fn state(&self) -> OptimizerState<T> {
+        self.state.clone()
+    }
+    fn load_state(&mut self, state: OptimizerState<T>) -> Result<()> {
+        if let Some(bad) = state.buffers.keys().find(|k| !k.starts_with("momentum.")) {
+            return Err(Error::invalid(
+                "sgd",
+                &[],
+                format!("state buffer {bad:?} is not an SGD buffer"),
+            ));
+        }
+        self.state = state;
+        Ok(())
+    }
+}
+
+/// Adam and AdamW, as `torch.optim.Adam` / `torch.optim.AdamW`. With `t` the step count,
+///
+/// ```text
+/// Adam:  g ← ∇ + λ·p                        (L2 weight decay)
+/// AdamW: p ← p·(1 - η·λ)                    (decoupled weight decay), g ← ∇
+/// m ← β1·m + (1-β1)·g
+/// v ← β2·v + (1-β2)·g²
+/// p ← p - (η / (1-β1^t)) · m / (√v / √(1-β2^t) + ε)
+/// ```
+#[derive(Clone, Debug)]
+pub struct Adam<T: Element> {
+    lr: f64,
+    betas: (f64, f64),
+    eps: f64,
+    weight_decay: f64,
+    decoupled: bool,
+    state: OptimizerState<T>,
+}
+
+impl<T: Element> Adam<T> {
+    /// Adam with learning rate `lr`, betas (0.9, 0.999), eps 1e-8, no weight decay.
+    pub fn new(lr: f64) -> Self {
+        Adam {
+            lr,
+            betas: (0.9, 0.999),
+            eps: 1e-8,
+            weight_decay: 0.0,
+            decoupled: false,
+            state: OptimizerState::default(),
+        }
+    }
+    /// AdamW with learning rate `lr` and PyTorch's default decoupled weight decay 0.01.
+    pub fn adamw(lr: f64) -> Self {
+        Adam {
+            weight_decay: 0.01,
+            decoupled: true,
+            ..Self::new(lr)
+        }
+    }
+    /// The moment decay rates `(β1, β2)`.
+    pub fn betas(mut self, b1: f64, b2: f64) -> Self {
+        self.betas = (b1, b2);
+        self
+    }
+    /// The denominator's `ε`.
+    pub fn eps(mut self, eps: f64) -> Self {
+        self.eps = eps;
+        self
+    }
+    /// Weight decay `λ` (L2 for Adam, decoupled for AdamW).
+    pub fn weight_decay(mut self, weight_decay: f64) -> Self {
+        self.weight_decay = weight_decay;
+        self
+    }
+}
+
+impl<T: Element> Optimizer<T> for Adam<T> {
+    fn name(&self) -> &'static str {
+        if self.decoupled { "adamw" } else { "adam" }
+    }
+
+    fn step(&mut self, params: Vec<(String, &mut Param<T>)>, grads: &Gradients<T>) -> Result<()> {
+        let step = self.state.step + 1;
+        let (b1, b2) = self.betas;
+        let bias1 = 1.0 - b1.powi(step as i32);
+        let bias2 = 1.0 - b2.powi(step as i32);
+        let (lr, wd, eps) = (self.lr, self.weight_decay, t::<T>(self.eps));
+        let step_size = t::<T>(lr / bias1);
+        let bias2_sqrt = t::<T>(bias2.sqrt());
+        let (b1t, b2t) = (t::<T>(b1), t::<T>(b2));
+        let (one_b1, one_b2) = (t::<T>(1.0 - b1), t::<T>(1.0 - b2));
+        for (name, p) in params {
+            let grad = grad_of(self.name(), &name, p, grads)?;
+            let shape = grad.shape().to_vec();
+            for key in [format!("exp_avg.{name}"), format!("exp_avg_sq.{name}")] {
+                self.state
+                    .buffers
+                    .entry(key)
+                    .or_insert_with(|| Tensor::zeros(&shape));
+            }
+            let mut m = self
+                .state
+                .buffers
+                .remove(&format!("exp_avg.{name}"))
+                .expect("inserted above");
+            let v = self
+                .state
+                .buffers
+                .get_mut(&format!("exp_avg_sq.{name}"))
+                .expect("inserted above");
+            let pv = p.value_mut().as_mut_slice();
+            if self.decoupled && wd != 0.0 {
+                let decay = t::<T>(1.0 - lr * wd);
+                pv.iter_mut().for_each(|x| *x *= decay);
+            }
+            let l2 = t::<T>(if self.decoupled { 0.0 } else { wd });
+            for (((pi, &gi), mi), vi) in pv
+                .iter_mut()
+                .zip(grad.as_slice())
+                .zip(m.as_mut_slice())
+                .zip(v.as_mut_slice())
+            {
+                let g = gi + l2 * *pi;
+                *mi = b1t * *mi + one_b1 * g;
+                *vi = b2t * *vi + one_b2 * g * g;
+                *pi -= step_size * *mi / (vi.sqrt() / bias2_sqrt + eps);
+            }
+            self.state.buffers.insert(format!("exp_avg.{name}"), m);
+        }
+        self.state.step = step;
+        Ok(())
+    }
+
+    fn learning_rate(&self) -> f64 {
+        self.lr
+    }
+    fn set_learning_rate(&mut self, lr: f64) {
+        self.lr = lr;
+    }
+    fn state(&self) -> OptimizerState<T> {
+        self.state.clone()
+    }
+    fn load_state(&mut self, state: OptimizerState<T>) -> Result<()> {
+        if let Some(bad) = state
+            .buffers
+            .keys()
+            .find(|k| !k.starts_with("exp_avg.") && !k.starts_with("exp_avg_sq."))
+        {
+            return Err(Error::invalid(
+                self.name(),
+                &[],
+                format!("state buffer {bad:?} is not an Adam buffer"),
+            ));
+        }
+        self.state = state;
+        Ok(())
+    }
+}
+
+/// Scales all gradients down so that their global L2 norm is at most `max_norm`, as
+/// `torch.nn.utils.clip_grad_norm_` (scale `max_norm / (norm + 1e-6)` when above). Returns
+/// the norm before clipping.
+pub fn clip_grad_norm<T: Element>(grads: &mut Gradients<T>, params: &[&Param<T>], max_norm: f64) -> f64 {
+    let total: f64 = params
+        .iter()
+        .filter_map(|p| grads.param(p))
+        .flat_map(|g| g.as_slice().iter().map(|v| v.to_f64() * v.to_f64()))
+        .sum::<f64>()
+        .sqrt();
+    let coef = max_norm / (total + 1e-6);
+    if coef < 1.0 {
+        for p in params {
+            if let Some(g) = grads.param_mut(p) {
+                let c = T::from_f64(coef);
+                g.map_inplace(|v| v * c);
+            }
+        }
+    }
+    total
+}
+
+/// A learning-rate schedule: the rate for step (or epoch) `t`, counted from 0.
+pub trait LrSchedule {
+    /// The learning rate at `t`.
+    fn lr_at(&self, t: usize) -> f64;
+}
+
+/// A constant rate.
+#[derive(Clone, Copy, Debug)]
+pub struct ConstantLr(pub f64);
+
+impl LrSchedule for ConstantLr {
+    fn lr_at(&self, _: usize) -> f64 {
+        self.0
+    }
+}
+
+/// `base · γ^⌊t / step_size⌋`, as `torch.optim.lr_scheduler.StepLR`.
+#[derive(Clone, Copy, Debug)]
+pub struct StepLr {
+    /// The initial rate.
+    pub base: f64,
+    /// How many steps between decays.
+    pub step_size: usize,
+    /// The decay factor.
+    pub gamma: f64,
+}
+
+impl LrSchedule for StepLr {
+    fn lr_at(&self, t: usize) -> f64 {
+        self.base * self.gamma.powi((t / self.step_size.max(1)) as i32)
+    }
+}
+
+/// Cosine annealing from `base` down to `min` over `total` steps, as
+/// `torch.optim.lr_scheduler.CosineAnnealingLR`: `min + (base - min)·(1 + cos(π·t/total))/2`,
+/// then `min` after `total`.
+#[derive(Clone, Copy, Debug)]
+pub struct CosineLr {
+    /// The initial rate.
+    pub base: f64,
+    /// The final rate.
+    pub min: f64,
+    /// The length of the schedule.
+    pub total: usize,
+}
+
+impl LrSchedule for CosineLr {
+    fn lr_at(&self, t: usize) -> f64 {
+        let frac = (t.min(self.total) as f64) / (self.total.max(1) as f64);
+        self.min + (self.base - self.min) * (1.0 + (std::f64::consts::PI * frac).cos()) / 2.0
+    }
+}

@@ -1,0 +1,175 @@
+//! Each optimizer against its update formula: three steps on a quadratic whose gradient
+//! depends on the parameters, `L = Σ ½·a·p² + c·p` (so `∇ = a·p + c`). The expected numbers
+//! were computed independently with `torch.optim` in float64 (script in the comment of each
+//! test: `p = [1, -2, 0.5]`, `a = [1, 2, 0.5]`, `c = [0.3, -0.7, 1.1]`).
+
+use autograd::{Param, Tape, Tensor};
+use nn::optim::{Adam, ConstantLr, CosineLr, LrSchedule, Optimizer, Sgd, StepLr, clip_grad_norm};
+
+fn run(mut opt: impl Optimizer<f64>, steps: usize) -> Vec<f64> {
+    let a = Tensor::from_vec(vec![1.0, 2.0, 0.5], &[3]).unwrap();
+    let c = Tensor::from_vec(vec![0.3, -0.7, 1.1], &[3]).unwrap();
+    let mut p = Param::new(Tensor::from_vec(vec![1.0, -2.0, 0.5], &[3]).unwrap());
+    for _ in 0..steps {
+        let tape = Tape::new();
+        let pv = tape.param(&p);
+        let (av, cv) = (tape.constant(a.clone()), tape.constant(c.clone()));
+        let loss = (&(&(&av * &pv) * &pv).mul_scalar(0.5) + &(&cv * &pv)).sum();
+        let grads = tape.backward(&loss).unwrap();
+        opt.step(vec![("p".to_string(), &mut p)], &grads).unwrap();
+    }
+    p.value().to_vec()
+}
+
+fn close(got: &[f64], want: &[f64]) {
+    for (g, w) in got.iter().zip(want) {
+        assert!((g - w).abs() <= 1e-12 * (1.0 + w.abs()), "{got:?} vs {want:?}");
+    }
+}
+
+#[test]
+fn sgd_plain() {
+    // torch.optim.SGD(lr=0.1)
+    close(
+        &run(Sgd::new(0.1), 3),
+        &[0.6477, -0.8532000000000001, 0.11491249999999996],
+    );
+}
+
+#[test]
+fn sgd_momentum() {
+    // torch.optim.SGD(lr=0.1, momentum=0.9)
+    close(
+        &run(Sgd::new(0.1).momentum(0.9), 3),
+        &[0.3318, 0.20430000000000023, -0.2252875000000001],
+    );
+}
+
+#[test]
+fn sgd_nesterov_with_weight_decay() {
+    // torch.optim.SGD(lr=0.1, momentum=0.9, nesterov=True, weight_decay=0.01)
+    let opt = Sgd::new(0.1).momentum(0.9).nesterov(true).weight_decay(0.01);
+    close(
+        &run(opt, 3),
+        &[0.12043185367099994, 0.6104443606480001, -0.4969456210945001],
+    );
+}
+
+#[test]
+fn adam() {
+    // torch.optim.Adam(lr=0.1)
+    close(
+        &run(Adam::new(0.1), 3),
+        &[0.7010947850695696, -1.7005108395021926, 0.2004321640655475],
+    );
+}
+
+#[test]
+fn adam_with_l2_weight_decay() {
+    // torch.optim.Adam(lr=0.1, weight_decay=0.1)
+    close(
+        &run(Adam::new(0.1).weight_decay(0.1), 3),
+        &[0.7011271039047182, -1.7005152896652744, 0.20051529122347378],
+    );
+}
+
+#[test]
+fn adamw_decoupled_weight_decay() {
+    // torch.optim.AdamW(lr=0.1, weight_decay=0.1)
+    close(
+        &run(Adam::adamw(0.1).weight_decay(0.1), 3),
+        &[0.6745286953745009, -1.6442234980575106, 0.1885943980122391],
+    );
+}
+
+#[test]
+fn a_parameter_without_a_gradient_is_an_error() {
+    let tape = Tape::<f64>::new();
+    let bound = Param::new(Tensor::ones(&[1]));
+    let mut unbound = Param::new(Tensor::ones(&[2]));
+    let grads = tape.backward(&tape.param(&bound).sum()).unwrap();
+    let e = Sgd::new(0.1)
+        .step(vec![("layer.w".to_string(), &mut unbound)], &grads)
+        .unwrap_err();
+    assert!(e.to_string().contains("layer.w"), "{e}");
+}
+
+#[test]
+fn optimizer_state_round_trips_and_rejects_foreign_buffers() {
+    let mut a = Adam::<f64>::new(0.1);
+    let mut p = Param::new(Tensor::ones(&[2]));
+    let tape = Tape::new();
+    let grads = tape.backward(&tape.param(&p).sum()).unwrap();
+    a.step(vec![("w".into(), &mut p)], &grads).unwrap();
+    let s = a.state();
+    assert_eq!(s.step, 1);
+    assert_eq!(
+        s.buffers.keys().collect::<Vec<_>>(),
+        ["exp_avg.w", "exp_avg_sq.w"]
+    );
+    let mut b = Adam::<f64>::new(0.1);
+    b.load_state(s.clone()).unwrap();
+    assert_eq!(b.state(), s);
+    assert!(Sgd::<f64>::new(0.1).load_state(s).is_err());
+}
+
+#[test]
+fn clipping_by_global_norm() {
+    // torch.nn.utils.clip_grad_norm_(max_norm=6.5) on gradients [3, 4] and [12]: norm 13.
+    let p1 = Param::new(Tensor::<f64>::zeros(&[2]));
+    let p2 = Param::new(Tensor::<f64>::zeros(&[1]));
+    let tape = Tape::new();
+    let (v1, v2) = (tape.param(&p1), tape.param(&p2));
+    let w1 = tape.constant(Tensor::from_vec(vec![3.0, 4.0], &[2]).unwrap());
+    let w2 = tape.constant(Tensor::from_vec(vec![12.0], &[1]).unwrap());
+    let loss = &(&v1 * &w1).sum() + &(&v2 * &w2).sum();
+    let mut grads = tape.backward(&loss).unwrap();
+    let norm = clip_grad_norm(&mut grads, &[&p1, &p2], 6.5);
+    assert_eq!(norm, 13.0);
+    close(grads[&p1].as_slice(), &[1.4999998846153937, 1.9999998461538582]);
+    close(grads[&p2].as_slice(), &[5.999999538461575]);
+    // Below the threshold nothing changes.
+    let before = grads[&p1].clone();
+    clip_grad_norm(&mut grads, &[&p1, &p2], 100.0);
+    assert_eq!(grads[&p1], before);
+}
+
+#[test]
+fn schedules_follow_pytorch() {
+    // CosineAnnealingLR(T_max=10, eta_min=0.001) for steps 0..=10.
+    let cos = CosineLr {
+        base: 0.1,
+        min: 0.001,
+        total: 10,
+    };
+    let torch = [
+        0.1,
+        0.09757729755661011,
+        0.0905463412215599,
+        0.07959536998847742,
+        0.0657963412215599,
+        0.0505,
+        0.03520365877844011,
+        0.02140463001152259,
+        0.010453658778440109,
+        0.0034227024433899004,
+        0.001,
+    ];
+    for (t, want) in torch.iter().enumerate() {
+        assert!(
+            (cos.lr_at(t) - want).abs() < 1e-15,
+            "t={t}: {} vs {want}",
+            cos.lr_at(t)
+        );
+    }
+    assert_eq!(cos.lr_at(25), 0.001, "holds the minimum after the schedule ends");
+    // StepLR(step_size=3, gamma=0.5).
+    let step = StepLr {
+        base: 0.1,
+        step_size: 3,
+        gamma: 0.5,
+    };
+    let got: Vec<f64> = (0..8).map(|t| step.lr_at(t)).collect();
+    assert_eq!(got, [0.1, 0.1, 0.1, 0.05, 0.05, 0.05, 0.025, 0.025]);
+    assert_eq!(ConstantLr(0.3).lr_at(99), 0.3);
+}
