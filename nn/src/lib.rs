@@ -13,9 +13,12 @@
 //! - [`module`], [`layers`], [`init`], [`models`]: the `Module` trait, `Sequential`, layers,
 //!   initialisers and LeNet-5.
 //! - [`loss`]: softmax cross-entropy and mean squared error.
+//! - [`train`], [`data`], [`checkpoint`]: training steps and evaluation, the IDX reader, the
+//!   built-in digits, batching, and safetensors checkpoints.
 //! - [`optim`]: SGD (momentum, Nesterov, weight decay), Adam, AdamW, learning-rate schedules,
 //!   clipping by global gradient norm.
 
+pub mod checkpoint;
 pub mod composite;
 pub mod conv;
 pub mod data;
@@ -27,3 +30,4 @@ pub mod models;
 pub mod module;
 pub mod optim;
 pub mod pool;
+pub mod train;

@@ -1,5 +1,6 @@
 //! Data: the IDX reader for MNIST files, the built-in synthetic digits, and batching.
 
+pub mod batches;
 pub mod idx;
 pub mod synthetic;
 

@@ -1,0 +1,72 @@
+//! One training step and evaluation for classifiers: what every training loop repeats.
+
+use crate::data::Dataset;
+use crate::data::batches::{Batch, Batches, Normalize};
+use crate::loss::{Reduction, softmax_cross_entropy};
+use crate::module::Module;
+use crate::optim::Optimizer;
+use autograd::{Element, Result, Tape};
+
+/// One step on a fresh tape: forward, softmax cross-entropy (mean), backward, optimizer
+/// update. Returns the batch's loss before the update.
+///
+/// The tape is dropped before the update, so parameters are updated in place without copies.
+pub fn train_step<T: Element>(
+    model: &mut dyn Module<T>,
+    optimizer: &mut dyn Optimizer<T>,
+    batch: &Batch<T>,
+) -> Result<T> {
+    let (loss, grads) = {
+        let tape = Tape::new();
+        let logits = model.forward(&tape.constant(batch.images.clone()))?;
+        let loss = softmax_cross_entropy(&logits, &batch.labels, Reduction::Mean)?;
+        (loss.value().item()?, tape.backward(&loss)?)
+    };
+    optimizer.step(model.parameters_mut(), &grads)?;
+    Ok(loss)
+}
+
+/// A classifier's results on a dataset.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Evaluation {
+    /// The mean softmax cross-entropy.
+    pub loss: f64,
+    /// The fraction of images whose highest logit is their label.
+    pub accuracy: f64,
+    /// `confusion[label][predicted]`: how many images of each label got each prediction.
+    pub confusion: Vec<Vec<usize>>,
+}
+
+/// Runs `model` over `data` in evaluation mode on tapes that record nothing.
+pub fn evaluate<T: Element>(
+    model: &mut dyn Module<T>,
+    data: &Dataset,
+    batch_size: usize,
+    normalize: Normalize,
+    classes: usize,
+) -> Result<Evaluation> {
+    model.set_training(false);
+    let mut confusion = vec![vec![0usize; classes]; classes];
+    let mut total_loss = 0.0;
+    let mut correct = 0;
+    for batch in Batches::<T>::new(data, batch_size, normalize) {
+        let tape = Tape::no_grad();
+        let logits = model.forward(&tape.constant(batch.images.clone()))?;
+        let loss = softmax_cross_entropy(&logits, &batch.labels, Reduction::Sum)?;
+        total_loss += loss.value().item()?.to_f64();
+        let predicted = logits.value().argmax_axis(1)?;
+        for (&label, &p) in batch.labels.iter().zip(&predicted) {
+            if label < classes && p < classes {
+                confusion[label][p] += 1;
+            }
+            correct += usize::from(label == p);
+        }
+    }
+    model.set_training(true);
+    let n = data.len().max(1) as f64;
+    Ok(Evaluation {
+        loss: total_loss / n,
+        accuracy: correct as f64 / n,
+        confusion,
+    })
+}
