@@ -20,17 +20,42 @@ fn main() {
     let a = Tensor::<f32>::from_fn(&[n, n], |i| ((i * 7) % 13) as f32 * 0.1 - 0.6);
     let b = Tensor::<f32>::from_fn(&[n, n], |i| ((i * 5) % 11) as f32 * 0.1 - 0.5);
     let mut direct_out = vec![0.0f32; n * n];
-    let par = if threads > 1 { gemm::Parallelism::Rayon(threads) } else { gemm::Parallelism::None };
+    let par = if threads > 1 {
+        gemm::Parallelism::Rayon(threads)
+    } else {
+        gemm::Parallelism::None
+    };
     let direct = |dst: &mut [f32]| unsafe {
         gemm::gemm(
-            n, n, n, dst.as_mut_ptr(), 1, n as isize, false, a.as_slice().as_ptr(), 1, n as isize,
-            b.as_slice().as_ptr(), 1, n as isize, 0.0, 1.0, false, false, false, par,
+            n,
+            n,
+            n,
+            dst.as_mut_ptr(),
+            1,
+            n as isize,
+            false,
+            a.as_slice().as_ptr(),
+            1,
+            n as isize,
+            b.as_slice().as_ptr(),
+            1,
+            n as isize,
+            0.0,
+            1.0,
+            false,
+            false,
+            false,
+            par,
         )
     };
     // Warm up both, and check they agree.
     let api = a.matmul(&b).unwrap();
     direct(&mut direct_out);
-    assert_eq!(api.as_slice(), &direct_out[..], "the API and the direct call disagree");
+    assert_eq!(
+        api.as_slice(),
+        &direct_out[..],
+        "the API and the direct call disagree"
+    );
     let flop = 2.0 * (n as f64).powi(3);
     let (mut t_api, mut t_direct) = (Vec::new(), Vec::new());
     for _ in 0..runs {
@@ -45,7 +70,15 @@ fn main() {
     }
     let (api_s, direct_s) = (median(t_api), median(t_direct));
     println!("f32 matmul {n}x{n}x{n}, {threads} threads, median of {runs} interleaved runs");
-    println!("  Tensor::matmul      {:8.2} ms  {:6.1} GFLOP/s", api_s * 1e3, flop / api_s / 1e9);
-    println!("  gemm::gemm direct   {:8.2} ms  {:6.1} GFLOP/s", direct_s * 1e3, flop / direct_s / 1e9);
+    println!(
+        "  Tensor::matmul      {:8.2} ms  {:6.1} GFLOP/s",
+        api_s * 1e3,
+        flop / api_s / 1e9
+    );
+    println!(
+        "  gemm::gemm direct   {:8.2} ms  {:6.1} GFLOP/s",
+        direct_s * 1e3,
+        flop / direct_s / 1e9
+    );
     println!("  API / direct        {:8.1} %", 100.0 * direct_s / api_s);
 }
