@@ -46,6 +46,7 @@ pub trait Element:
     + MulAssign
     + DivAssign
     + Sum
+    + crate::buffer::Pooled
     + 'static
 {
     /// The additive identity.

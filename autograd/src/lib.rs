@@ -33,6 +33,7 @@
 //! }
 //! ```
 
+pub mod buffer;
 pub mod element;
 pub mod error;
 pub mod gradcheck;

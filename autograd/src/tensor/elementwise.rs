@@ -1,6 +1,7 @@
 //! Elementwise maps, broadcasting binary arithmetic (NumPy rules), comparisons and `where`.
 
 use super::Tensor;
+use crate::buffer;
 use crate::element::Element;
 use crate::error::Result;
 use crate::shape::{self, Shape, broadcast_shapes, broadcast_strides};
@@ -52,7 +53,11 @@ pub(crate) fn for_each_strided<const N: usize>(
 impl<T: Element> Tensor<T> {
     /// A tensor of the same shape with `f` applied to every element.
     pub fn map(&self, f: impl Fn(T) -> T) -> Tensor<T> {
-        Tensor::from_parts(self.shape.clone(), self.data.iter().map(|&x| f(x)).collect())
+        let mut out = buffer::take_dirty(self.numel());
+        for (o, &x) in out.iter_mut().zip(self.as_slice()) {
+            *o = f(x);
+        }
+        Tensor::from_parts(self.shape.clone(), out)
     }
 
     /// Applies `f` to every element in place (copying first if the buffer is shared).
@@ -66,8 +71,11 @@ impl<T: Element> Tensor<T> {
     /// `op` names the operation in the error if the shapes do not broadcast.
     pub fn zip_with(&self, other: &Tensor<T>, op: &str, f: impl Fn(T, T) -> T) -> Result<Tensor<T>> {
         if self.shape == other.shape {
-            let data = self.data.iter().zip(other.data.iter()).map(|(&a, &b)| f(a, b));
-            return Ok(Tensor::from_parts(self.shape.clone(), data.collect()));
+            let mut out = buffer::take_dirty(self.numel());
+            for ((o, &a), &b) in out.iter_mut().zip(self.as_slice()).zip(other.as_slice()) {
+                *o = f(a, b);
+            }
+            return Ok(Tensor::from_parts(self.shape.clone(), out));
         }
         let out_shape = broadcast_shapes(op, &self.shape, &other.shape)?;
         if other.numel() == 1 && out_shape == self.shape {
@@ -77,7 +85,7 @@ impl<T: Element> Tensor<T> {
         let sa = broadcast_strides(&self.shape, &out_shape);
         let sb = broadcast_strides(&other.shape, &out_shape);
         let (a, b) = (self.as_slice(), other.as_slice());
-        let mut out = vec![T::ZERO; shape::numel(&out_shape)];
+        let mut out = buffer::take_dirty(shape::numel(&out_shape));
         for_each_strided(&out_shape, [&sa, &sb], |i, [ia, ib]| out[i] = f(a[ia], b[ib]));
         Ok(Tensor::from_parts(out_shape, out))
     }
@@ -98,7 +106,7 @@ impl<T: Element> Tensor<T> {
         }
         let st = broadcast_strides(&self.shape, &out_shape);
         let x = self.as_slice();
-        let mut out = vec![T::ZERO; shape::numel(&out_shape)];
+        let mut out = buffer::take_dirty(shape::numel(&out_shape));
         for_each_strided(&out_shape, [&st], |i, [ix]| out[i] = x[ix]);
         Ok(Tensor::from_parts(out_shape, out))
     }
@@ -194,7 +202,7 @@ impl<T: Element> Tensor<T> {
         let st = broadcast_strides(&on_true.shape, &out_shape);
         let sf = broadcast_strides(&on_false.shape, &out_shape);
         let (m, t, f) = (mask.as_slice(), on_true.as_slice(), on_false.as_slice());
-        let mut out = vec![T::ZERO; shape::numel(&out_shape)];
+        let mut out = buffer::take_dirty(shape::numel(&out_shape));
         for_each_strided(&out_shape, [&sm, &st, &sf], |i, [im, it, iff]| {
             out[i] = if m[im] != T::ZERO { t[it] } else { f[iff] };
         });

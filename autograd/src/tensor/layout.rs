@@ -4,6 +4,7 @@
 use super::Tensor;
 use super::elementwise::for_each_strided;
 use super::reduce::split_at_axis;
+use crate::buffer;
 use crate::element::Element;
 use crate::error::{Error, Result};
 use crate::shape::{self, Shape, check_axis};
@@ -51,7 +52,7 @@ impl<T: Element> Tensor<T> {
         let out_shape: Shape = axes.iter().map(|&a| self.shape[a]).collect();
         let src_strides: Shape = axes.iter().map(|&a| own[a]).collect();
         let x = self.as_slice();
-        let mut out = vec![T::ZERO; self.numel()];
+        let mut out = buffer::take_dirty(self.numel());
         for_each_strided(&out_shape, [&src_strides], |i, [is]| out[i] = x[is]);
         Ok(Tensor::from_parts(out_shape, out))
     }
@@ -79,10 +80,13 @@ impl<T: Element> Tensor<T> {
         let (outer, _, inner) = split_at_axis(&self.shape, axis);
         let taken = (end - start).div_ceil(step);
         let x = self.as_slice();
-        let mut out = Vec::with_capacity(outer * taken * inner);
+        let mut out = buffer::take_dirty(outer * taken * inner);
+        let mut chunks = out.chunks_exact_mut(inner.max(1));
         for o in 0..outer {
             for k in (start..end).step_by(step) {
-                out.extend_from_slice(&x[(o * len + k) * inner..(o * len + k + 1) * inner]);
+                if let Some(dst) = chunks.next() {
+                    dst.copy_from_slice(&x[(o * len + k) * inner..(o * len + k + 1) * inner]);
+                }
             }
         }
         let mut out_shape = self.shape.clone();
@@ -108,7 +112,7 @@ impl<T: Element> Tensor<T> {
             ));
         }
         let g = self.as_slice();
-        let mut out = vec![T::ZERO; shape::numel(full_shape)];
+        let mut out = buffer::take_zeroed(shape::numel(full_shape));
         for o in 0..outer {
             for j in 0..taken {
                 let k = start + j * step;
@@ -177,7 +181,8 @@ impl<T: Element> Tensor<T> {
             .map(|(&(b, _), &s)| b * s)
             .sum();
         let x = self.as_slice();
-        let mut out = vec![value; shape::numel(&out_shape)];
+        let mut out = buffer::take_dirty(shape::numel(&out_shape));
+        out.fill(value);
         for_each_strided(&self.shape, [&out_strides], |i, [io]| out[base + io] = x[i]);
         Ok(Tensor::from_parts(out_shape, out))
     }
@@ -201,7 +206,7 @@ impl<T: Element> Tensor<T> {
         let own = shape::strides(&self.shape);
         let base: usize = pads.iter().zip(own.iter()).map(|(&(b, _), &s)| b * s).sum();
         let g = self.as_slice();
-        let mut out = vec![T::ZERO; shape::numel(&inner_shape)];
+        let mut out = buffer::take_dirty(shape::numel(&inner_shape));
         for_each_strided(&inner_shape, [&own], |i, [ig]| out[i] = g[base + ig]);
         Ok(Tensor::from_parts(inner_shape, out))
     }

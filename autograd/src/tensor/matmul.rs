@@ -3,6 +3,7 @@
 
 use super::Tensor;
 use super::elementwise::for_each_strided;
+use crate::buffer;
 use crate::element::Element;
 use crate::error::{Error, Result};
 use crate::parallel;
@@ -247,7 +248,7 @@ impl<T: Element> Tensor<T> {
         let MatmulPlan { m, k, n, .. } = plan;
         let mut out_shape = plan.batch.clone();
         out_shape.extend_from_slice(&[m, n]);
-        let mut out = vec![T::ZERO; shape::numel(&out_shape)];
+        let mut out = buffer::take_dirty(shape::numel(&out_shape));
         fn view<T>(data: &[T], rows: usize, cols: usize, t: bool) -> MatRef<'_, T> {
             // The stored matrix is `cols x rows` when transposed.
             let v = if t {

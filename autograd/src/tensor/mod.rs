@@ -9,6 +9,7 @@ mod layout;
 mod matmul;
 mod reduce;
 
+use crate::buffer;
 use crate::element::Element;
 use crate::error::{Error, Result};
 use crate::shape::{self, Shape};
@@ -32,7 +33,38 @@ pub use matmul::{MatMut, MatRef, gemm};
 #[derive(Clone)]
 pub struct Tensor<T: Element = f32> {
     shape: Shape,
-    data: Arc<Vec<T>>,
+    data: Arc<Storage<T>>,
+}
+
+/// A tensor's buffer; it goes back to the [buffer pool](crate::buffer) when the last tensor
+/// sharing it dies.
+struct Storage<T: Element>(Vec<T>);
+
+impl<T: Element> Drop for Storage<T> {
+    fn drop(&mut self) {
+        buffer::recycle(std::mem::take(&mut self.0));
+    }
+}
+
+impl<T: Element> Clone for Storage<T> {
+    fn clone(&self) -> Self {
+        let mut v = buffer::take_dirty(self.0.len());
+        v.copy_from_slice(&self.0);
+        Storage(v)
+    }
+}
+
+impl<T: Element> std::ops::Deref for Storage<T> {
+    type Target = Vec<T>;
+    fn deref(&self) -> &Vec<T> {
+        &self.0
+    }
+}
+
+impl<T: Element> std::ops::DerefMut for Storage<T> {
+    fn deref_mut(&mut self) -> &mut Vec<T> {
+        &mut self.0
+    }
 }
 
 impl<T: Element> Tensor<T> {
@@ -55,7 +87,7 @@ impl<T: Element> Tensor<T> {
         debug_assert_eq!(shape::numel(&shape), data.len());
         Tensor {
             shape,
-            data: Arc::new(data),
+            data: Arc::new(Storage(data)),
         }
     }
 
@@ -71,7 +103,9 @@ impl<T: Element> Tensor<T> {
 
     /// A tensor filled with `value`.
     pub fn full(shape: &[usize], value: T) -> Self {
-        Self::from_parts(Shape::from_slice(shape), vec![value; shape::numel(shape)])
+        let mut v = buffer::take_dirty(shape::numel(shape));
+        v.fill(value);
+        Self::from_parts(Shape::from_slice(shape), v)
     }
 
     /// A tensor of zeros.
@@ -88,7 +122,7 @@ impl<T: Element> Tensor<T> {
     pub fn from_fn(shape: &[usize], f: impl FnMut(usize) -> T) -> Self {
         Self::from_parts(
             Shape::from_slice(shape),
-            (0..shape::numel(shape)).map(f).collect(),
+            buffer::take_from_fn(shape::numel(shape), f),
         )
     }
 
@@ -147,12 +181,15 @@ impl<T: Element> Tensor<T> {
 
     /// A copy of the elements.
     pub fn to_vec(&self) -> Vec<T> {
-        self.data.as_ref().clone()
+        self.data.0.clone()
     }
 
     /// The buffer, copied only if it is shared.
     pub fn into_vec(self) -> Vec<T> {
-        Arc::try_unwrap(self.data).unwrap_or_else(|shared| shared.as_ref().clone())
+        match Arc::try_unwrap(self.data) {
+            Ok(mut storage) => std::mem::take(&mut storage.0),
+            Err(shared) => shared.0.clone(),
+        }
     }
 
     /// Whether two tensors share one buffer (a clone that nobody has written to).
@@ -198,9 +235,10 @@ impl<T: Element> Tensor<T> {
 
     /// The same values converted to another element type.
     pub fn cast<U: Element>(&self) -> Tensor<U> {
+        let x = self.as_slice();
         Tensor::from_parts(
             self.shape.clone(),
-            self.data.iter().map(|v| U::from_f64(v.to_f64())).collect(),
+            buffer::take_from_fn(x.len(), |i| U::from_f64(x[i].to_f64())),
         )
     }
 
@@ -235,6 +273,6 @@ impl<T: Element> fmt::Debug for Tensor<T> {
 impl<T: Element> PartialEq for Tensor<T> {
     /// Exact equality of shapes and every element.
     fn eq(&self, other: &Self) -> bool {
-        self.shape == other.shape && self.data == other.data
+        self.shape == other.shape && self.data.0 == other.data.0
     }
 }

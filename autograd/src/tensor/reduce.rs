@@ -2,6 +2,7 @@
 
 use super::Tensor;
 use super::elementwise::for_each_strided;
+use crate::buffer;
 use crate::element::Element;
 use crate::error::{Error, Result};
 use crate::shape::{self, Shape, broadcast_strides, check_axis};
@@ -41,7 +42,7 @@ impl<T: Element> Tensor<T> {
         check_axis("sum", &self.shape, axis)?;
         let (outer, len, inner) = split_at_axis(&self.shape, axis);
         let x = self.as_slice();
-        let mut out = vec![T::ZERO; outer * inner];
+        let mut out = buffer::take_zeroed(outer * inner);
         for o in 0..outer {
             let dst = &mut out[o * inner..(o + 1) * inner];
             for k in 0..len {
@@ -102,7 +103,7 @@ impl<T: Element> Tensor<T> {
         }
         let st = broadcast_strides(target, &self.shape);
         let x = self.as_slice();
-        let mut out = vec![T::ZERO; shape::numel(target)];
+        let mut out = buffer::take_zeroed(shape::numel(target));
         for_each_strided(&self.shape, [&st], |i, [it]| out[it] += x[i]);
         Ok(Tensor::from_parts(Shape::from_slice(target), out))
     }
