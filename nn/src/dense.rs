@@ -5,7 +5,7 @@
 
 use crate::conv::{add_row_vector, column_sums};
 use autograd::tensor::{MatMut, MatRef, gemm};
-use autograd::{CustomOp, Element, Error, Result, Saved, Tensor, Var};
+use autograd::{CustomOp, Element, Error, Result, Saved, Tensor, Var, buffer};
 
 /// The dense layer as a [`CustomOp`]: inputs `a` `[N, In]`, `w` `[In, Out]`, optionally `b`
 /// `[Out]`.
@@ -40,7 +40,7 @@ impl<T: Element> CustomOp<T> for DenseOp {
                 format!("the bias must be [{o}]"),
             ));
         }
-        let mut z = vec![T::ZERO; n * o];
+        let mut z = buffer::take_dirty::<T>(n * o);
         gemm(
             MatMut::new(&mut z, n, o)?,
             false,
@@ -63,7 +63,7 @@ impl<T: Element> CustomOp<T> for DenseOp {
         let dz_mat = MatRef::new(dz.as_slice(), n, o)?;
         // dA = dZ · Wᵀ
         let da = if needs[0] {
-            let mut da = vec![T::ZERO; n * i];
+            let mut da = buffer::take_dirty::<T>(n * i);
             gemm(
                 MatMut::new(&mut da, n, i)?,
                 false,
@@ -77,7 +77,7 @@ impl<T: Element> CustomOp<T> for DenseOp {
         };
         // dW = Aᵀ · dZ
         let dw = if needs[1] {
-            let mut dw = vec![T::ZERO; i * o];
+            let mut dw = buffer::take_dirty::<T>(i * o);
             gemm(
                 MatMut::new(&mut dw, i, o)?,
                 false,
@@ -92,7 +92,11 @@ impl<T: Element> CustomOp<T> for DenseOp {
         let mut grads = vec![da, dw];
         // db = Σ_rows dZ
         if needs.len() == 3 {
-            grads.push(needs[2].then(|| column_sums(dz.as_slice(), o)).transpose()?);
+            grads.push(
+                needs[2]
+                    .then(|| Tensor::from_vec(column_sums(dz.as_slice(), o), &[o]))
+                    .transpose()?,
+            );
         }
         Ok(grads)
     }

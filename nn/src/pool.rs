@@ -7,7 +7,8 @@
 //! - Average pooling: `dA = dZ ⊗ M` with `M = 1/(f_H·f_W)` over the window (the Kronecker
 //!   product for non-overlapping windows; overlapping windows accumulate).
 
-use autograd::{CustomOp, Element, Error, Result, Saved, Tensor, Var};
+use autograd::{CustomOp, Element, Error, Result, Saved, Tensor, Var, buffer, parallel};
+use rayon::prelude::*;
 
 /// Kernel `f`, stride `s` and padding `p` of a pooling layer, each `(along H, along W)`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -124,45 +125,52 @@ impl PoolGeometry {
     }
 }
 
-/// Max pooling's forward pass: the window maxima and the mask, stored as the flat input index
-/// of each output's argmax (the first maximum in row-major window order on ties). Padding is
-/// never the maximum.
-pub fn max_pool_mask<T: Element>(x: &[T], g: &PoolGeometry) -> (Vec<T>, Vec<u32>) {
+/// Whether a kernel over the batch should split it across threads: when there is enough work
+/// (`elements` touched) for the hand-off to pay.
+fn split_batch(elements: usize) -> bool {
+    elements >= 1 << 15 && parallel::num_threads() > 1 && !parallel::in_parallel_region()
+}
+
+/// Max pooling's forward pass over one sample: the window maxima `y` and the mask, stored as
+/// the index within the sample's input of each output's argmax (the first maximum in
+/// row-major window order on ties). Padding is never the maximum.
+pub fn max_pool_mask<T: Element>(x: &[T], g: &PoolGeometry, y: &mut [T], argmax: &mut [u32]) {
     let c = g.c;
-    let mut y = vec![T::NEG_INFINITY; g.n * g.oh * g.ow * c];
-    let mut argmax = vec![0u32; y.len()];
-    for n in 0..g.n {
-        for oh in 0..g.oh {
-            for ow in 0..g.ow {
-                let out = ((n * g.oh + oh) * g.ow + ow) * c;
-                let (ys, ms) = (&mut y[out..out + c], &mut argmax[out..out + c]);
-                let mut first = true;
-                for ih in g.rows(oh) {
-                    for iw in g.cols(ow) {
-                        let at = ((n * g.h + ih) * g.w + iw) * c;
-                        for ch in 0..c {
-                            let v = x[at + ch];
-                            // A NaN wins and stays, as in PyTorch (`v != v` is NaN).
-                            #[allow(clippy::eq_op)]
-                            if first || v > ys[ch] || v != v {
-                                ys[ch] = v;
-                                ms[ch] = (at + ch) as u32;
-                            }
+    for oh in 0..g.oh {
+        for ow in 0..g.ow {
+            let out = (oh * g.ow + ow) * c;
+            let (ys, ms) = (&mut y[out..out + c], &mut argmax[out..out + c]);
+            let mut first = true;
+            for ih in g.rows(oh) {
+                for iw in g.cols(ow) {
+                    let at = (ih * g.w + iw) * c;
+                    for ch in 0..c {
+                        let v = x[at + ch];
+                        // A NaN wins and stays, as in PyTorch (`v != v` is NaN).
+                        #[allow(clippy::eq_op)]
+                        if first || v > ys[ch] || v != v {
+                            ys[ch] = v;
+                            ms[ch] = (at + ch) as u32;
                         }
-                        first = false;
                     }
+                    first = false;
                 }
             }
         }
     }
-    (y, argmax)
 }
 
 /// Max pooling as a [`CustomOp`].
 pub struct MaxPool2dOp {
     cfg: Pool2dConfig,
-    input_shape: [usize; 4],
+    geometry: Option<PoolGeometry>,
     argmax: Vec<u32>,
+}
+
+impl Drop for MaxPool2dOp {
+    fn drop(&mut self) {
+        buffer::recycle(std::mem::take(&mut self.argmax));
+    }
 }
 
 impl<T: Element> CustomOp<T> for MaxPool2dOp {
@@ -170,31 +178,57 @@ impl<T: Element> CustomOp<T> for MaxPool2dOp {
         "max_pool2d"
     }
 
-    fn forward(&mut self, inputs: &[&Tensor<T>], saved: &mut Saved<T>) -> Result<Tensor<T>> {
+    fn forward(&mut self, inputs: &[&Tensor<T>], _: &mut Saved<T>) -> Result<Tensor<T>> {
         let x = inputs[0];
         let g = PoolGeometry::new("max_pool2d", x.shape(), self.cfg)?;
-        if x.numel() > u32::MAX as usize {
+        let (in_len, out_len) = (g.h * g.w * g.c, g.oh * g.ow * g.c);
+        if in_len > u32::MAX as usize {
             return Err(Error::invalid(
                 "max_pool2d",
                 x.shape(),
-                "more than 2^32 input elements",
+                "a sample has more than 2^32 elements",
             ));
         }
-        let (y, argmax) = max_pool_mask(x.as_slice(), &g);
-        self.input_shape = [g.n, g.h, g.w, g.c];
-        if saved.is_recording() {
-            self.argmax = argmax;
+        let mut y = buffer::take_dirty::<T>(g.n * out_len);
+        let mut argmax = buffer::take_dirty::<u32>(g.n * out_len);
+        let x = x.as_slice();
+        let sample = |(n, (ys, ms)): (usize, (&mut [T], &mut [u32]))| {
+            max_pool_mask(&x[n * in_len..(n + 1) * in_len], &g, ys, ms)
+        };
+        if split_batch(x.len()) {
+            y.par_chunks_mut(out_len)
+                .zip(argmax.par_chunks_mut(out_len))
+                .enumerate()
+                .for_each(sample);
+        } else {
+            y.chunks_mut(out_len)
+                .zip(argmax.chunks_mut(out_len))
+                .enumerate()
+                .for_each(sample);
         }
+        self.geometry = Some(g);
+        buffer::recycle(std::mem::replace(&mut self.argmax, argmax));
         Tensor::from_vec(y, &g.output_shape())
     }
 
     /// `dA = Σ_windows dZ · M`: each `dZ` element goes to its window's argmax.
     fn backward(&self, _: &Saved<T>, dz: &Tensor<T>, _: &[bool]) -> Result<Vec<Option<Tensor<T>>>> {
-        let mut da = vec![T::ZERO; self.input_shape.iter().product()];
-        for (&at, &g) in self.argmax.iter().zip(dz.as_slice()) {
-            da[at as usize] += g;
+        let g = self.geometry.expect("forward ran");
+        let (in_len, out_len) = (g.h * g.w * g.c, g.oh * g.ow * g.c);
+        let mut da = buffer::take_zeroed::<T>(g.n * in_len);
+        let dz = dz.as_slice();
+        let sample = |(n, das): (usize, &mut [T])| {
+            let range = n * out_len..(n + 1) * out_len;
+            for (&at, &d) in self.argmax[range.clone()].iter().zip(&dz[range]) {
+                das[at as usize] += d;
+            }
+        };
+        if split_batch(da.len()) {
+            da.par_chunks_mut(in_len).enumerate().for_each(sample);
+        } else {
+            da.chunks_mut(in_len).enumerate().for_each(sample);
         }
-        Ok(vec![Some(Tensor::from_vec(da, &self.input_shape)?)])
+        Ok(vec![Some(Tensor::from_vec(da, &[g.n, g.h, g.w, g.c])?)])
     }
 }
 
@@ -215,7 +249,7 @@ pub fn max_pool2d<'t, T: Element>(x: &Var<'t, T>, cfg: Pool2dConfig) -> Result<V
     Var::apply(
         MaxPool2dOp {
             cfg,
-            input_shape: [0; 4],
+            geometry: None,
             argmax: Vec::new(),
         },
         &[x],
@@ -248,27 +282,32 @@ impl<T: Element> CustomOp<T> for AvgPool2dOp {
 
     /// `Z = Σ window / divisor`, per channel.
     fn forward(&mut self, inputs: &[&Tensor<T>], _: &mut Saved<T>) -> Result<Tensor<T>> {
-        let x = inputs[0].as_slice();
         let g = PoolGeometry::new("avg_pool2d", inputs[0].shape(), self.cfg)?;
-        let c = g.c;
-        let mut y = vec![T::ZERO; g.n * g.oh * g.ow * c];
-        for n in 0..g.n {
+        let (c, in_len, out_len) = (g.c, g.h * g.w * g.c, g.oh * g.ow * g.c);
+        let x = inputs[0].as_slice();
+        let mut y = buffer::take_zeroed::<T>(g.n * out_len);
+        let sample = |(n, ys): (usize, &mut [T])| {
+            let xs = &x[n * in_len..(n + 1) * in_len];
             for oh in 0..g.oh {
                 for ow in 0..g.ow {
-                    let out = ((n * g.oh + oh) * g.ow + ow) * c;
-                    let ys = &mut y[out..out + c];
+                    let out = &mut ys[(oh * g.ow + ow) * c..(oh * g.ow + ow + 1) * c];
                     for ih in g.rows(oh) {
                         for iw in g.cols(ow) {
-                            let at = ((n * g.h + ih) * g.w + iw) * c;
-                            for (v, &xv) in ys.iter_mut().zip(&x[at..at + c]) {
+                            let at = (ih * g.w + iw) * c;
+                            for (v, &xv) in out.iter_mut().zip(&xs[at..at + c]) {
                                 *v += xv;
                             }
                         }
                     }
                     let d = T::from_usize(self.divisor(&g, oh, ow));
-                    ys.iter_mut().for_each(|v| *v /= d);
+                    out.iter_mut().for_each(|v| *v /= d);
                 }
             }
+        };
+        if split_batch(x.len()) {
+            y.par_chunks_mut(out_len).enumerate().for_each(sample);
+        } else {
+            y.chunks_mut(out_len).enumerate().for_each(sample);
         }
         self.geometry = Some(g);
         Tensor::from_vec(y, &g.output_shape())
@@ -277,24 +316,30 @@ impl<T: Element> CustomOp<T> for AvgPool2dOp {
     /// `dA = dZ ⊗ M`, `M = 1/divisor` over each window, accumulated where windows overlap.
     fn backward(&self, _: &Saved<T>, dz: &Tensor<T>, _: &[bool]) -> Result<Vec<Option<Tensor<T>>>> {
         let g = self.geometry.expect("forward ran");
-        let c = g.c;
+        let (c, in_len, out_len) = (g.c, g.h * g.w * g.c, g.oh * g.ow * g.c);
         let dz = dz.as_slice();
-        let mut da = vec![T::ZERO; g.n * g.h * g.w * c];
-        for n in 0..g.n {
+        let mut da = buffer::take_zeroed::<T>(g.n * in_len);
+        let sample = |(n, das): (usize, &mut [T])| {
+            let dzs = &dz[n * out_len..(n + 1) * out_len];
             for oh in 0..g.oh {
                 for ow in 0..g.ow {
-                    let out = ((n * g.oh + oh) * g.ow + ow) * c;
+                    let gz = &dzs[(oh * g.ow + ow) * c..(oh * g.ow + ow + 1) * c];
                     let m = T::ONE / T::from_usize(self.divisor(&g, oh, ow));
                     for ih in g.rows(oh) {
                         for iw in g.cols(ow) {
-                            let at = ((n * g.h + ih) * g.w + iw) * c;
-                            for (d, &gz) in da[at..at + c].iter_mut().zip(&dz[out..out + c]) {
-                                *d += gz * m;
+                            let at = (ih * g.w + iw) * c;
+                            for (d, &gv) in das[at..at + c].iter_mut().zip(gz) {
+                                *d += gv * m;
                             }
                         }
                     }
                 }
             }
+        };
+        if split_batch(da.len()) {
+            da.par_chunks_mut(in_len).enumerate().for_each(sample);
+        } else {
+            da.chunks_mut(in_len).enumerate().for_each(sample);
         }
         Ok(vec![Some(Tensor::from_vec(da, &[g.n, g.h, g.w, c])?)])
     }

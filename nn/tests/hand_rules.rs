@@ -214,3 +214,30 @@ proptest! {
         fd("composite dense", &inputs, comp)?;
     }
 }
+
+/// A batch big enough to be split into several chunks, run in parallel across the batch:
+/// the chunked kernels must agree with the composite version exactly as the small cases do.
+#[test]
+fn conv2d_over_a_batch_split_into_chunks() {
+    let cfg = Conv2dConfig::new().padding(2);
+    let inputs = [
+        values(&[8, 28, 28, 2], 11),
+        values(&[3, 5, 5, 2], 12),
+        values(&[3], 13),
+    ];
+    let hand = tape_fn(|v| conv2d(&v[0], &v[1], v.get(2), cfg));
+    let comp = tape_fn(|v| composite::conv2d(&v[0], &v[1], v.get(2), cfg));
+    agree(&inputs, hand, comp).unwrap();
+    // And with the input gradient not needed (the first layer of a network).
+    let tape = Tape::<f64>::new();
+    let x = tape.constant(inputs[0].clone());
+    let (w, b) = (tape.var(inputs[1].clone()), tape.var(inputs[2].clone()));
+    let y = conv2d(&x, &w, Some(&b), cfg).unwrap();
+    let g = tape.backward(&y.sum()).unwrap();
+    let tape2 = Tape::<f64>::new();
+    let (w2, b2) = (tape2.var(inputs[1].clone()), tape2.var(inputs[2].clone()));
+    let y2 = composite::conv2d(&tape2.constant(inputs[0].clone()), &w2, Some(&b2), cfg).unwrap();
+    let g2 = tape2.backward(&y2.sum()).unwrap();
+    assert_close("dW without dx", &g[&w], &g2[&w2]).unwrap();
+    assert_close("db without dx", &g[&b], &g2[&b2]).unwrap();
+}

@@ -1,7 +1,7 @@
 //! Batching: seeded shuffling and normalisation of a [`Dataset`] into input tensors.
 
 use super::Dataset;
-use autograd::{Element, Tensor};
+use autograd::{Element, Tensor, buffer};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
@@ -98,9 +98,11 @@ impl<T: Element> Iterator for Batches<'_, T> {
         let idx = &self.order[self.next..(self.next + self.batch_size).min(self.order.len())];
         self.next += idx.len();
         let (rows, cols) = (self.data.rows, self.data.cols);
-        let mut pixels = Vec::with_capacity(idx.len() * rows * cols);
-        for &i in idx {
-            pixels.extend(self.data.image(i).iter().map(|&b| self.table[b as usize]));
+        let mut pixels = buffer::take_dirty::<T>(idx.len() * rows * cols);
+        for (&i, dst) in idx.iter().zip(pixels.chunks_exact_mut(rows * cols)) {
+            for (d, &b) in dst.iter_mut().zip(self.data.image(i)) {
+                *d = self.table[b as usize];
+            }
         }
         let images = Tensor::from_vec(pixels, &[idx.len(), rows, cols, 1]).expect("sized from the dataset");
         Some(Batch {
