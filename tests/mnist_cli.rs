@@ -1,0 +1,232 @@
+//! The main job, `examples/mnist.rs`, run as a user runs it: bad options and bad files end
+//! with one line on stderr and a non-zero exit, never a panic; a short run writes metrics
+//! and a checkpoint that a second run resumes from.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use tapegrad::nn::data::idx::write_idx_u8;
+
+/// The example binary, which `cargo test` builds next to the test binaries (built here when
+/// only this test target was asked for).
+fn mnist_binary() -> PathBuf {
+    static BUILD: std::sync::Once = std::sync::Once::new();
+    let deps = std::env::current_exe().unwrap().parent().unwrap().to_path_buf();
+    let profile_dir = deps.parent().unwrap().to_path_buf();
+    let bin = profile_dir.join("examples").join("mnist");
+    BUILD.call_once(|| {
+        if !bin.exists() {
+            let mut cargo = Command::new(env!("CARGO"));
+            cargo.args([
+                "build",
+                "--example",
+                "mnist",
+                "--manifest-path",
+                concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"),
+            ]);
+            // target/debug holds the dev profile; every other profile's folder is its name.
+            let profile = profile_dir.file_name().unwrap().to_string_lossy().into_owned();
+            if profile != "debug" {
+                cargo.args(["--profile", &profile]);
+            }
+            assert!(
+                cargo.status().unwrap().success(),
+                "building examples/mnist failed"
+            );
+        }
+    });
+    assert!(bin.exists(), "{} is missing", bin.display());
+    bin
+}
+
+fn run(args: &[&str]) -> Output {
+    Command::new(mnist_binary()).args(args).output().unwrap()
+}
+
+fn scratch(tag: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("tapegrad-cli-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// Asserts a failed run: non-zero exit, exactly one line on stderr that starts with `error:`
+/// and contains every one of `words`, and no panic.
+fn assert_one_line_error(out: &Output, words: &[&str]) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success(),
+        "expected a failure, got success; stderr: {stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "a panic: {stderr}");
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "one line expected: {stderr}");
+    assert!(lines[0].starts_with("error: "), "{stderr}");
+    for w in words {
+        assert!(lines[0].contains(w), "{w:?} missing from: {stderr}");
+    }
+}
+
+/// A small valid MNIST folder: `n` train and `n` test images of 28x28, raw files.
+fn mnist_folder(dir: &Path, n: usize) {
+    let pixels: Vec<u8> = (0..n * 784).map(|i| (i % 251) as u8).collect();
+    let labels: Vec<u8> = (0..n).map(|i| (i % 10) as u8).collect();
+    for split in ["train", "t10k"] {
+        write_idx_u8(
+            dir.join(format!("{split}-images-idx3-ubyte")),
+            &[n, 28, 28],
+            &pixels,
+            false,
+        )
+        .unwrap();
+        write_idx_u8(
+            dir.join(format!("{split}-labels-idx1-ubyte")),
+            &[n],
+            &labels,
+            false,
+        )
+        .unwrap();
+    }
+}
+
+#[test]
+fn help_lists_every_option() {
+    let out = run(&["--help"]);
+    assert!(out.status.success());
+    let help = String::from_utf8_lossy(&out.stdout);
+    for opt in [
+        "--data",
+        "--epochs",
+        "--batch-size",
+        "--lr",
+        "--optimizer",
+        "--seed",
+        "--save",
+        "--resume",
+        "--metrics",
+    ] {
+        assert!(help.contains(opt), "--help does not explain {opt}");
+    }
+}
+
+#[test]
+fn bad_options_are_one_line_errors() {
+    assert_one_line_error(&run(&["--bogus"]), &["--bogus"]);
+    assert_one_line_error(&run(&["--optimizer", "rmsprop"]), &["rmsprop"]);
+    assert_one_line_error(&run(&["--epochs", "x"]), &["--epochs", "x"]);
+    assert_one_line_error(&run(&["--lr"]), &["--lr", "needs a value"]);
+    assert_one_line_error(&run(&["--batch-size", "0"]), &["--batch-size"]);
+    assert_one_line_error(&run(&["--data", "/nonexistent/mnist"]), &["/nonexistent/mnist"]);
+}
+
+#[test]
+fn a_truncated_image_file() {
+    let d = scratch("truncated");
+    mnist_folder(&d, 20);
+    let path = d.join("train-images-idx3-ubyte");
+    let bytes = std::fs::read(&path).unwrap();
+    std::fs::write(&path, &bytes[..bytes.len() - 100]).unwrap();
+    assert_one_line_error(
+        &run(&["--data", d.to_str().unwrap()]),
+        &["train-images-idx3-ubyte", "truncated"],
+    );
+}
+
+#[test]
+fn a_wrong_magic_number() {
+    let d = scratch("magic");
+    mnist_folder(&d, 20);
+    let path = d.join("t10k-images-idx3-ubyte");
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[2] = 0x09;
+    std::fs::write(&path, &bytes).unwrap();
+    assert_one_line_error(
+        &run(&["--data", d.to_str().unwrap()]),
+        &["t10k-images-idx3-ubyte", "magic"],
+    );
+}
+
+#[test]
+fn a_label_file_of_another_length() {
+    let d = scratch("labels");
+    mnist_folder(&d, 20);
+    write_idx_u8(d.join("train-labels-idx1-ubyte"), &[19], &[1; 19], false).unwrap();
+    assert_one_line_error(
+        &run(&["--data", d.to_str().unwrap()]),
+        &["19 labels", "20 images"],
+    );
+}
+
+#[test]
+fn a_header_claiming_two_billion_images() {
+    let d = scratch("huge");
+    mnist_folder(&d, 20);
+    let path = d.join("train-images-idx3-ubyte");
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[4..8].copy_from_slice(&(1u32 << 31).to_be_bytes());
+    std::fs::write(&path, &bytes).unwrap();
+    let start = std::time::Instant::now();
+    assert_one_line_error(&run(&["--data", d.to_str().unwrap()]), &["2147483648 images"]);
+    assert!(
+        start.elapsed().as_secs() < 30,
+        "it must fail fast, not read or allocate"
+    );
+}
+
+#[test]
+fn a_short_run_writes_metrics_and_a_checkpoint_that_resumes() {
+    let d = scratch("run");
+    let (metrics, ckpt) = (d.join("metrics.json"), d.join("lenet.safetensors"));
+    let common = ["--train-size", "300", "--test-size", "100", "--batch-size", "32"];
+    let mut args: Vec<&str> = common.to_vec();
+    args.extend([
+        "--epochs",
+        "1",
+        "--metrics",
+        metrics.to_str().unwrap(),
+        "--save",
+        ckpt.to_str().unwrap(),
+    ]);
+    let out = run(&args);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("test accuracy") && stdout.contains("confusion matrix"),
+        "{stdout}"
+    );
+    let json = std::fs::read_to_string(&metrics).unwrap();
+    for key in [
+        "\"epochs\"",
+        "\"epoch\": 1",
+        "\"train_loss\"",
+        "\"test_accuracy\": 0.",
+        "\"seconds\"",
+        "\"samples_per_sec\"",
+    ] {
+        assert!(json.contains(key), "{key} missing from {json}");
+    }
+    assert!(ckpt.exists());
+
+    // Resume for a second epoch: the metrics then hold epoch 2 only, from this run.
+    let mut args: Vec<&str> = common.to_vec();
+    args.extend([
+        "--epochs",
+        "2",
+        "--metrics",
+        metrics.to_str().unwrap(),
+        "--resume",
+        ckpt.to_str().unwrap(),
+    ]);
+    let out = run(&args);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("resumed from"));
+    let json = std::fs::read_to_string(&metrics).unwrap();
+    assert!(
+        json.contains("\"epoch\": 2") && !json.contains("\"epoch\": 1,"),
+        "{json}"
+    );
+
+    // Resuming with another seed would not reproduce the run: refused.
+    let mut args: Vec<&str> = common.to_vec();
+    args.extend(["--epochs", "2", "--seed", "5", "--resume", ckpt.to_str().unwrap()]);
+    assert_one_line_error(&run(&args), &["--seed"]);
+}
