@@ -1,0 +1,255 @@
+//! tapegrad's side of the benchmark suite (`bench/README.md` has the contract shared with
+//! `bench/torch_suite.py`; `python3 bench/compare.py` runs both, alternating).
+//!
+//! ```text
+//! cargo bench --bench suite -- ops --threads 2 --runs 20 [--filter conv]
+//! cargo bench --bench suite -- e2e --threads 2 --batch 64 [--mnist-dir DIR] [--samples N]
+//! ```
+//!
+//! Each row is one JSON line on stdout; progress goes to stderr.
+
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use std::time::Instant;
+use tapegrad::autograd::{Tape, Tensor, Var, parallel};
+use tapegrad::nn::conv::{Conv2dConfig, conv2d};
+use tapegrad::nn::data::Dataset;
+use tapegrad::nn::data::batches::{Batches, Normalize};
+use tapegrad::nn::data::idx;
+use tapegrad::nn::dense::dense;
+use tapegrad::nn::models::lenet5;
+use tapegrad::nn::optim::Adam;
+use tapegrad::nn::pool::{Pool2dConfig, max_pool2d};
+use tapegrad::nn::train::train_step;
+
+struct Args {
+    mode: String,
+    threads: usize,
+    runs: usize,
+    filter: Option<String>,
+    batch: usize,
+    mnist_dir: Option<String>,
+    samples: Option<usize>,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let raw: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
+    let mut a = Args {
+        mode: String::new(),
+        threads: 2,
+        runs: 20,
+        filter: None,
+        batch: 64,
+        mnist_dir: None,
+        samples: None,
+    };
+    let mut it = raw.into_iter();
+    while let Some(flag) = it.next() {
+        let mut value = || it.next().ok_or_else(|| format!("{flag} needs a value"));
+        let num = |v: String| v.parse::<usize>().map_err(|_| format!("{v:?} is not a count"));
+        match flag.as_str() {
+            "ops" | "e2e" => a.mode = flag.clone(),
+            "--threads" => a.threads = num(value()?)?,
+            "--runs" => a.runs = num(value()?)?.max(1),
+            "--filter" => a.filter = Some(value()?),
+            "--batch" => a.batch = num(value()?)?.max(1),
+            "--mnist-dir" => a.mnist_dir = Some(value()?),
+            "--samples" => a.samples = Some(num(value()?)?),
+            other => return Err(format!("unknown argument {other:?}")),
+        }
+    }
+    if a.mode.is_empty() {
+        return Err("usage: suite (ops | e2e) [--threads T] [--runs R] [--filter S] [--batch B] [--mnist-dir DIR] [--samples N]".into());
+    }
+    Ok(a)
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    v[v.len() / 2]
+}
+
+/// Times `f` `runs` times after three warm-up runs; the median in milliseconds.
+fn time_ms(runs: usize, mut f: impl FnMut()) -> f64 {
+    for _ in 0..3 {
+        f();
+    }
+    median(
+        (0..runs)
+            .map(|_| {
+                let t = Instant::now();
+                f();
+                t.elapsed().as_secs_f64() * 1e3
+            })
+            .collect(),
+    )
+}
+
+fn randn(shape: &[usize], std: f32, rng: &mut StdRng) -> Tensor<f32> {
+    Tensor::rand_normal(shape, 0.0, std, rng)
+}
+
+fn report(name: &str, ms: f64, runs: usize, flops: Option<f64>) {
+    let gflops = flops.map_or("null".to_string(), |f| format!("{:.2}", f / (ms / 1e3) / 1e9));
+    println!(
+        "{{\"side\": \"tapegrad\", \"name\": \"{name}\", \"median_ms\": {ms:.4}, \"runs\": {runs}, \"gflops\": {gflops}}}"
+    );
+}
+
+/// Runs the forward (on a tape that records nothing) and the forward + backward (with a
+/// random upstream gradient) of `op` over `inputs`, reporting both rows.
+fn bench_op<F>(a: &Args, name: &str, inputs: &[Tensor<f32>], flops: Option<f64>, op: F)
+where
+    F: for<'t> Fn(&[Var<'t, f32>]) -> Var<'t, f32>,
+{
+    let selected = |row: &str| a.filter.as_ref().is_none_or(|f| row.contains(f.as_str()));
+    let fwd = format!("{name}_fwd");
+    if selected(&fwd) {
+        eprintln!("{fwd}");
+        let ms = time_ms(a.runs, || {
+            let tape = Tape::no_grad();
+            let vars: Vec<_> = inputs.iter().map(|t| tape.constant(t.clone())).collect();
+            std::hint::black_box(op(&vars));
+        });
+        report(&fwd, ms, a.runs, flops);
+    }
+    let both = format!("{name}_fwdbwd");
+    if selected(&both) {
+        eprintln!("{both}");
+        let gy = {
+            let tape = Tape::no_grad();
+            let vars: Vec<_> = inputs.iter().map(|t| tape.constant(t.clone())).collect();
+            randn(op(&vars).shape(), 1.0, &mut StdRng::seed_from_u64(9))
+        };
+        let ms = time_ms(a.runs, || {
+            let tape = Tape::new();
+            let vars: Vec<_> = inputs.iter().map(|t| tape.var(t.clone())).collect();
+            let y = op(&vars);
+            std::hint::black_box(tape.backward_with(&y, gy.clone()).unwrap());
+        });
+        report(&both, ms, a.runs, flops.map(|f| 3.0 * f));
+    }
+}
+
+fn ops(a: &Args) {
+    let mut rng = StdRng::seed_from_u64(0);
+    for (n, h, ci, co, k, p) in [
+        (64, 28, 1, 6, 5, 2),
+        (64, 14, 6, 16, 5, 0),
+        (64, 28, 1, 32, 3, 0),
+        (64, 26, 32, 64, 3, 0),
+        (32, 32, 64, 64, 3, 1),
+    ] {
+        let name = format!("conv2d_{n}_{h}x{h}_{ci}to{co}_k{k}p{p}");
+        let o = h + 2 * p - k + 1;
+        let flops = 2.0 * (n * o * o * co * ci * k * k) as f64;
+        let inputs = [
+            randn(&[n, h, h, ci], 1.0, &mut rng),
+            randn(&[co, k, k, ci], 1.0 / ((ci * k * k) as f32).sqrt(), &mut rng),
+            randn(&[co], 1.0, &mut rng),
+        ];
+        let cfg = Conv2dConfig::new().padding(p);
+        bench_op(a, &name, &inputs, Some(flops), |v| {
+            conv2d(&v[0], &v[1], Some(&v[2]), cfg).unwrap()
+        });
+    }
+    for (n, h, c) in [(64, 28, 6), (64, 24, 64)] {
+        let name = format!("maxpool2x2_{n}_{h}x{h}x{c}");
+        let inputs = [randn(&[n, h, h, c], 1.0, &mut rng)];
+        bench_op(a, &name, &inputs, None, |v| {
+            max_pool2d(&v[0], Pool2dConfig::new(2)).unwrap()
+        });
+    }
+    for (n, i, o) in [(64, 400, 120), (64, 9216, 128)] {
+        let name = format!("dense_{n}x{i}x{o}");
+        let inputs = [
+            randn(&[n, i], 1.0, &mut rng),
+            randn(&[i, o], 1.0 / (i as f32).sqrt(), &mut rng),
+            randn(&[o], 1.0, &mut rng),
+        ];
+        bench_op(a, &name, &inputs, None, |v| {
+            dense(&v[0], &v[1], Some(&v[2])).unwrap()
+        });
+    }
+}
+
+/// VmHWM (peak resident set) of this process, in MiB.
+fn peak_rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
+        .map_or(f64::NAN, |kb| kb / 1024.0)
+}
+
+fn e2e(a: &Args) -> Result<(), String> {
+    let mut train = match &a.mnist_dir {
+        Some(dir) => {
+            idx::load_mnist(std::path::Path::new(dir), idx::Split::Train).map_err(|e| e.to_string())?
+        }
+        None => {
+            let mut rng = StdRng::seed_from_u64(3);
+            let n = 60_000;
+            Dataset {
+                images: (0..n * 784)
+                    .map(|_| rand::RngExt::random::<u8>(&mut rng))
+                    .collect(),
+                labels: (0..n)
+                    .map(|_| rand::RngExt::random_range(&mut rng, 0..10u8))
+                    .collect(),
+                rows: 28,
+                cols: 28,
+            }
+        }
+    };
+    if let Some(s) = a.samples {
+        train.labels.truncate(s);
+        train.images.truncate(s * 784);
+    }
+    let mut model = lenet5::<f32, _>(&mut StdRng::seed_from_u64(1));
+    let mut opt = Adam::new(1e-3);
+    // Warm-up: 20 steps, untimed.
+    for batch in Batches::<f32>::new(&train, a.batch, Normalize::MNIST)
+        .shuffled(5, 99)
+        .take(20)
+    {
+        train_step(&mut model, &mut opt, &batch).map_err(|e| e.to_string())?;
+    }
+    let mut model = lenet5::<f32, _>(&mut StdRng::seed_from_u64(1));
+    let mut opt = Adam::new(1e-3);
+    let start = Instant::now();
+    let mut last = 0.0;
+    for batch in Batches::<f32>::new(&train, a.batch, Normalize::MNIST).shuffled(5, 0) {
+        last = train_step(&mut model, &mut opt, &batch).map_err(|e| e.to_string())?;
+    }
+    let secs = start.elapsed().as_secs_f64();
+    println!(
+        "{{\"side\": \"tapegrad\", \"name\": \"lenet5_train_b{}_t{}\", \"samples_per_sec\": {:.1}, \"seconds\": {secs:.3}, \"samples\": {}, \"peak_rss_mb\": {:.1}, \"final_loss\": {last:.5}}}",
+        a.batch,
+        a.threads,
+        train.len() as f64 / secs,
+        train.len(),
+        peak_rss_mb()
+    );
+    Ok(())
+}
+
+fn main() {
+    let result = parse_args().and_then(|a| {
+        parallel::set_num_threads(a.threads)?;
+        match a.mode.as_str() {
+            "ops" => {
+                ops(&a);
+                Ok(())
+            }
+            _ => e2e(&a),
+        }
+    });
+    if let Err(e) = result {
+        eprintln!("error: {e}");
+        std::process::exit(2);
+    }
+}
