@@ -177,102 +177,121 @@ impl ConvGeometry {
     fn is_pointwise(&self) -> bool {
         self.kh == 1 && self.kw == 1 && self.cfg.stride == (1, 1) && self.cfg.padding == (0, 0)
     }
+}
 
-    /// The input row read by output row `oh` at kernel row `kh`, if inside the image.
-    #[inline]
-    fn input_row(&self, oh: usize, kh: usize) -> Option<usize> {
-        (oh * self.cfg.stride.0 + kh * self.cfg.dilation.0)
-            .checked_sub(self.cfg.padding.0)
-            .filter(|&r| r < self.h)
+/// One sample's input inside its zero padding: `[H + 2p_H, W + 2p_W, C_in]`, so that every
+/// tap of every window reads inside the buffer.
+fn pad_sample<T: Element>(x: &[T], g: &ConvGeometry, xp: &mut [T]) {
+    let (ph, pw, c) = (g.cfg.padding.0, g.cfg.padding.1, g.c_in);
+    let wp = g.w + 2 * pw;
+    if ph > 0 || pw > 0 {
+        xp.fill(T::ZERO);
     }
-
-    /// The kernel columns `lo..hi` whose input column, for output column `ow`, lies inside
-    /// the image (the others read padding).
-    fn tap_span(&self, ow: usize) -> (usize, usize) {
-        let (s, p, d) = (
-            self.cfg.stride.1 as isize,
-            self.cfg.padding.1 as isize,
-            self.cfg.dilation.1 as isize,
-        );
-        let start = ow as isize * s - p; // input column of tap 0
-        let lo = if start >= 0 { 0 } else { (-start + d - 1) / d };
-        let hi = ((self.w as isize - start + d - 1) / d).clamp(0, self.kw as isize);
-        (lo.min(hi) as usize, hi as usize)
-    }
-
-    /// The input column of output column `ow` at kernel column `kw`, for a tap inside
-    /// [`tap_span`](Self::tap_span).
-    #[inline]
-    fn input_col_unchecked(&self, ow: usize, kw: usize) -> usize {
-        ow * self.cfg.stride.1 + kw * self.cfg.dilation.1 - self.cfg.padding.1
+    for (ih, row) in x.chunks_exact(g.w * c).enumerate() {
+        let at = ((ih + ph) * wp + pw) * c;
+        xp[at..at + g.w * c].copy_from_slice(row);
     }
 }
 
-/// Copies a short run element by element: runs here are a kernel row (`f_W · C_in`
-/// elements, often under 32), where a call to `memcpy` costs more than the copy.
-#[inline(always)]
-fn copy_run<T: Copy>(dst: &mut [T], src: &[T]) {
-    for (d, s) in dst.iter_mut().zip(src) {
-        *d = *s;
-    }
-}
-
-/// im2col for the samples `samples` of the batch: writes their slices `B_ij`, one row per
-/// output position, into `b` (`[rows, K]`, every element written, zeros where a slice
-/// reaches into the padding).
-pub fn im2col<T: Element>(x: &[T], g: &ConvGeometry, samples: Range<usize>, b: &mut [T]) {
-    let (k, c) = (g.patch(), g.c_in);
-    let per_sample = g.oh * g.ow;
-    for (r, b_ij) in b.chunks_exact_mut(k).take(samples.len() * per_sample).enumerate() {
-        let (n, oh, ow) = (samples.start + r / per_sample, r / g.ow % g.oh, r % g.ow);
-        let (lo, hi) = g.tap_span(ow);
+/// im2col for the samples `samples` of the batch, stored column-major: `bt` is `Bᵀ`,
+/// `[K, rows]`, so row `(kh, kw, ci)` of `bt` holds that tap of every slice `B_ij`. Every
+/// element is written (zeros where a slice reaches into the padding). Column-major storage
+/// makes each copy a run along the output row instead of one short run per slice.
+pub fn im2col<T: Element>(x: &[T], g: &ConvGeometry, samples: Range<usize>, bt: &mut [T]) {
+    let (c, per_sample) = (g.c_in, g.oh * g.ow);
+    let (in_len, m) = (g.h * g.w * c, samples.len() * per_sample);
+    let wp = g.w + 2 * g.cfg.padding.1;
+    let step = g.cfg.stride.1 * c;
+    let mut xp = buffer::take_dirty::<T>((g.h + 2 * g.cfg.padding.0) * wp * c);
+    for (local, n) in samples.enumerate() {
+        pad_sample(&x[n * in_len..(n + 1) * in_len], g, &mut xp);
+        let first = local * per_sample;
         for kh in 0..g.kh {
-            let row = &mut b_ij[kh * g.kw * c..(kh + 1) * g.kw * c];
-            let Some(ih) = g.input_row(oh, kh) else {
-                row.fill(T::ZERO);
-                continue;
-            };
-            row[..lo * c].fill(T::ZERO);
-            row[hi * c..].fill(T::ZERO);
-            let base = (n * g.h + ih) * g.w;
-            if hi == lo {
-                continue;
-            }
-            if g.cfg.dilation.1 == 1 {
-                // The taps lo..hi read consecutive input columns: one contiguous run.
-                let src = (base + g.input_col_unchecked(ow, lo)) * c;
-                copy_run(&mut row[lo * c..hi * c], &x[src..src + (hi - lo) * c]);
-            } else {
-                for kw in lo..hi {
-                    let src = (base + g.input_col_unchecked(ow, kw)) * c;
-                    copy_run(&mut row[kw * c..(kw + 1) * c], &x[src..src + c]);
+            for kw in 0..g.kw {
+                let j0 = (kh * g.kw + kw) * c; // Bᵀ rows j0..j0 + c: this tap, every channel
+                for oh in 0..g.oh {
+                    let src =
+                        ((oh * g.cfg.stride.0 + kh * g.cfg.dilation.0) * wp + kw * g.cfg.dilation.1) * c;
+                    let dst = first + oh * g.ow;
+                    if step == c {
+                        // Stride 1: the window row is one contiguous run of `OW · C_in`.
+                        let run = &xp[src..src + g.ow * c];
+                        if c == 1 {
+                            bt[j0 * m + dst..j0 * m + dst + g.ow].copy_from_slice(run);
+                        } else {
+                            for (ow, px) in run.chunks_exact(c).enumerate() {
+                                for (ci, &v) in px.iter().enumerate() {
+                                    bt[(j0 + ci) * m + dst + ow] = v;
+                                }
+                            }
+                        }
+                    } else {
+                        for ci in 0..c {
+                            let row = &mut bt[(j0 + ci) * m + dst..(j0 + ci) * m + dst + g.ow];
+                            for (d, &v) in row.iter_mut().zip(xp[src + ci..].iter().step_by(step)) {
+                                *d = v;
+                            }
+                        }
+                    }
                 }
             }
         }
     }
+    buffer::recycle(xp);
 }
 
-/// col2im, the adjoint of [`im2col`]: adds each row of `db` (`[rows, K]`, for the samples
-/// `samples`) back into the input slice it came from (`dZ_slice,ij += ...`), accumulating
-/// where slices overlap. `dx` holds exactly those samples' input gradient.
-pub fn col2im<T: Element>(db: &[T], g: &ConvGeometry, samples: Range<usize>, dx: &mut [T]) {
-    let (k, c) = (g.patch(), g.c_in);
-    let per_sample = g.oh * g.ow;
-    for (r, db_ij) in db.chunks_exact(k).take(samples.len() * per_sample).enumerate() {
-        let (n, oh, ow) = (r / per_sample, r / g.ow % g.oh, r % g.ow);
-        let (lo, hi) = g.tap_span(ow);
+/// col2im, the adjoint of [`im2col`]: adds every tap of `dbt` (`dBᵀ`, `[K, rows]`, for the
+/// samples `samples`) back into the input position it came from (`dZ_slice,ij += ...`),
+/// accumulating where slices overlap, and writes those samples' input gradient to `dx`.
+pub fn col2im<T: Element>(dbt: &[T], g: &ConvGeometry, samples: Range<usize>, dx: &mut [T]) {
+    let (c, per_sample) = (g.c_in, g.oh * g.ow);
+    let (in_len, m) = (g.h * g.w * c, samples.len() * per_sample);
+    let (ph, pw) = g.cfg.padding;
+    let wp = g.w + 2 * pw;
+    let step = g.cfg.stride.1 * c;
+    let mut dxp = buffer::take_dirty::<T>((g.h + 2 * ph) * wp * c);
+    for local in 0..samples.len() {
+        dxp.fill(T::ZERO);
+        let first = local * per_sample;
         for kh in 0..g.kh {
-            let Some(ih) = g.input_row(oh, kh) else { continue };
-            let row = &db_ij[kh * g.kw * c..(kh + 1) * g.kw * c];
-            let base = (n * g.h + ih) * g.w;
-            for kw in lo..hi {
-                let dst = (base + g.input_col_unchecked(ow, kw)) * c;
-                for (d, &s) in dx[dst..dst + c].iter_mut().zip(&row[kw * c..(kw + 1) * c]) {
-                    *d += s;
+            for kw in 0..g.kw {
+                let j0 = (kh * g.kw + kw) * c;
+                for oh in 0..g.oh {
+                    let at = ((oh * g.cfg.stride.0 + kh * g.cfg.dilation.0) * wp + kw * g.cfg.dilation.1) * c;
+                    let src = first + oh * g.ow;
+                    if step == c {
+                        // Stride 1: the window row is one contiguous run of `OW · C_in`.
+                        let run = &mut dxp[at..at + g.ow * c];
+                        if c == 1 {
+                            for (d, &v) in run.iter_mut().zip(&dbt[j0 * m + src..j0 * m + src + g.ow]) {
+                                *d += v;
+                            }
+                        } else {
+                            for (ow, px) in run.chunks_exact_mut(c).enumerate() {
+                                for (ci, d) in px.iter_mut().enumerate() {
+                                    *d += dbt[(j0 + ci) * m + src + ow];
+                                }
+                            }
+                        }
+                    } else {
+                        for ci in 0..c {
+                            let row = &dbt[(j0 + ci) * m + src..(j0 + ci) * m + src + g.ow];
+                            for (d, &v) in dxp[at + ci..].iter_mut().step_by(step).zip(row) {
+                                *d += v;
+                            }
+                        }
+                    }
                 }
             }
         }
+        // The interior is the gradient; what fell on the padding is dropped.
+        let dxs = &mut dx[local * in_len..(local + 1) * in_len];
+        for (ih, row) in dxs.chunks_exact_mut(g.w * c).enumerate() {
+            let at = ((ih + ph) * wp + pw) * c;
+            row.copy_from_slice(&dxp[at..at + g.w * c]);
+        }
     }
+    buffer::recycle(dxp);
 }
 
 /// The batch is processed in chunks of this many rows of `B` (whole samples, at least one):
@@ -357,10 +376,10 @@ impl<T: Element> CustomOp<T> for Conv2dOp {
                 let x_rows = &x.as_slice()[samples.start * rows * k..samples.end * rows * k];
                 gemm(z_mat, false, MatRef::new(x_rows, m, k)?, w_t, T::ONE)?;
             } else {
-                let mut b_mat = buffer::take_dirty(m * k);
-                im2col(x.as_slice(), &g, samples, &mut b_mat);
-                gemm(z_mat, false, MatRef::new(&b_mat, m, k)?, w_t, T::ONE)?;
-                buffer::recycle(b_mat);
+                let mut bt = buffer::take_dirty(m * k);
+                im2col(x.as_slice(), &g, samples, &mut bt);
+                gemm(z_mat, false, MatRef::strided(&bt, m, k, 1, m)?, w_t, T::ONE)?;
+                buffer::recycle(bt);
             }
             if let Some(b) = bias {
                 add_row_vector(z_part, b);
@@ -383,7 +402,7 @@ impl<T: Element> CustomOp<T> for Conv2dOp {
         let (x, w) = (saved.get(0), saved.get(1));
         let (need_x, need_w, need_b) = (needs[0], needs[1], needs.get(2) == Some(&true));
         // The input gradient, written chunk by chunk (left empty when not needed).
-        let mut dx = buffer::take_zeroed::<T>(if need_x { x.numel() } else { 0 });
+        let mut dx = buffer::take_dirty::<T>(if need_x { x.numel() } else { 0 });
         let per_sample = g.h * g.w * g.c_in;
         let partials = over_chunks(
             &g,
@@ -402,10 +421,16 @@ impl<T: Element> CustomOp<T> for Conv2dOp {
                         let x_rows = &x.as_slice()[samples.start * rows * k..samples.end * rows * k];
                         gemm(dw_mat, false, dz_mat.t(), MatRef::new(x_rows, m, k)?, T::ONE)?;
                     } else {
-                        let mut b_mat = buffer::take_dirty(m * k);
-                        im2col(x.as_slice(), &g, samples.clone(), &mut b_mat);
-                        gemm(dw_mat, false, dz_mat.t(), MatRef::new(&b_mat, m, k)?, T::ONE)?;
-                        buffer::recycle(b_mat);
+                        let mut bt = buffer::take_dirty(m * k);
+                        im2col(x.as_slice(), &g, samples.clone(), &mut bt);
+                        gemm(
+                            dw_mat,
+                            false,
+                            dz_mat.t(),
+                            MatRef::strided(&bt, m, k, 1, m)?,
+                            T::ONE,
+                        )?;
+                        buffer::recycle(bt);
                     }
                 }
                 // Bias: db_c = Σ_ij dZ_ijc.
@@ -415,15 +440,16 @@ impl<T: Element> CustomOp<T> for Conv2dOp {
                     Vec::new()
                 };
                 if need_x {
-                    // Input: dB = dZ · W, then col2im adds each row of dB into its slice.
+                    // Input: dB = dZ · W, then col2im adds each slice's row of dB back.
                     let w_mat = MatRef::new(w.as_slice(), c_out, k)?;
                     if g.is_pointwise() {
                         gemm(MatMut::new(dx_part, m, k)?, false, dz_mat, w_mat, T::ONE)?;
                     } else {
-                        let mut db_mat = buffer::take_dirty(m * k);
-                        gemm(MatMut::new(&mut db_mat, m, k)?, false, dz_mat, w_mat, T::ONE)?;
-                        col2im(&db_mat, &g, samples, dx_part);
-                        buffer::recycle(db_mat);
+                        // dBᵀ = Wᵀ · dZᵀ, stored like im2col's columns.
+                        let mut dbt = buffer::take_dirty(m * k);
+                        gemm(MatMut::new(&mut dbt, k, m)?, false, w_mat.t(), dz_mat.t(), T::ONE)?;
+                        col2im(&dbt, &g, samples, dx_part);
+                        buffer::recycle(dbt);
                     }
                 }
                 Ok((dw, db))

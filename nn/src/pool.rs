@@ -140,20 +140,26 @@ pub fn max_pool_mask<T: Element>(x: &[T], g: &PoolGeometry, y: &mut [T], argmax:
         for ow in 0..g.ow {
             let out = (oh * g.ow + ow) * c;
             let (ys, ms) = (&mut y[out..out + c], &mut argmax[out..out + c]);
-            let mut first = true;
-            for ih in g.rows(oh) {
-                for iw in g.cols(ow) {
+            let (rows, cols) = (g.rows(oh), g.cols(ow));
+            // The window's first element starts the running maximum.
+            let first = (rows.start * g.w + cols.start) * c;
+            ys.copy_from_slice(&x[first..first + c]);
+            for (ch, m) in ms.iter_mut().enumerate() {
+                *m = (first + ch) as u32;
+            }
+            for ih in rows {
+                for iw in cols.clone() {
                     let at = (ih * g.w + iw) * c;
-                    for ch in 0..c {
-                        let v = x[at + ch];
+                    for (ch, ((yv, m), &v)) in
+                        ys.iter_mut().zip(ms.iter_mut()).zip(&x[at..at + c]).enumerate()
+                    {
                         // A NaN wins and stays, as in PyTorch (`v != v` is NaN).
                         #[allow(clippy::eq_op)]
-                        if first || v > ys[ch] || v != v {
-                            ys[ch] = v;
-                            ms[ch] = (at + ch) as u32;
+                        if v > *yv || v != v {
+                            *yv = v;
+                            *m = (at + ch) as u32;
                         }
                     }
-                    first = false;
                 }
             }
         }

@@ -241,3 +241,69 @@ fn conv2d_over_a_batch_split_into_chunks() {
     assert_close("dW without dx", &g[&w], &g2[&w2]).unwrap();
     assert_close("db without dx", &g[&b], &g2[&b2]).unwrap();
 }
+
+/// The 1x1, stride-1, unpadded case skips im2col (B is the input itself): checked on its own,
+/// over several chunks, since random geometry rarely lands on it.
+#[test]
+fn conv2d_pointwise_over_chunks() {
+    let cfg = Conv2dConfig::new();
+    let inputs = [
+        values(&[70, 16, 16, 8], 21),
+        values(&[5, 1, 1, 8], 22),
+        values(&[5], 23),
+    ];
+    let hand = tape_fn(|v| conv2d(&v[0], &v[1], v.get(2), cfg));
+    let comp = tape_fn(|v| composite::conv2d(&v[0], &v[1], v.get(2), cfg));
+    agree(&inputs, hand, comp).unwrap();
+    let small = [
+        values(&[2, 3, 3, 2], 24),
+        values(&[3, 1, 1, 2], 25),
+        values(&[3], 26),
+    ];
+    fd("pointwise conv2d", &small, hand).unwrap();
+}
+
+/// Every combination of constant and variable inputs: the op must return exactly the
+/// gradients asked for, each equal to the composite's.
+#[test]
+fn conv2d_with_some_inputs_constant() {
+    let cfg = Conv2dConfig::new().padding(1).stride(2);
+    let inputs = [
+        values(&[3, 7, 6, 2], 31),
+        values(&[4, 3, 3, 2], 32),
+        values(&[4], 33),
+    ];
+    for mask in 1..8u32 {
+        let run = |composite_version: bool| -> Vec<Option<Tensor<f64>>> {
+            let tape = Tape::<f64>::new();
+            let vars: Vec<_> = inputs
+                .iter()
+                .enumerate()
+                .map(|(i, t)| {
+                    if mask & (1 << i) != 0 {
+                        tape.var(t.clone())
+                    } else {
+                        tape.constant(t.clone())
+                    }
+                })
+                .collect();
+            let y = if composite_version {
+                composite::conv2d(&vars[0], &vars[1], Some(&vars[2]), cfg)
+            } else {
+                conv2d(&vars[0], &vars[1], Some(&vars[2]), cfg)
+            }
+            .unwrap();
+            let gy = Tensor::from_fn(y.shape(), |i| ((i * 37 % 17) as f64 - 8.0) / 8.0);
+            let g = tape.backward_with(&y, gy).unwrap();
+            vars.iter().map(|v| g.get(v).cloned()).collect()
+        };
+        let (hand, comp) = (run(false), run(true));
+        for (i, (h, c)) in hand.iter().zip(&comp).enumerate() {
+            match (h, c) {
+                (Some(h), Some(c)) => assert_close(&format!("mask {mask:03b}, input {i}"), h, c).unwrap(),
+                (None, None) => assert_eq!(mask & (1 << i), 0),
+                _ => panic!("mask {mask:03b}: input {i} has a gradient on one side only"),
+            }
+        }
+    }
+}
