@@ -20,6 +20,8 @@
 //! Channels-last makes `Z` (`[M, C_out]`, row-major) exactly the NHWC output, so no
 //! transposes are needed anywhere.
 
+use crate::activation::Activation;
+use crate::im2col::{Layout, col2im, im2col};
 use autograd::tensor::{MatMut, MatRef, gemm};
 use autograd::{CustomOp, Element, Error, Result, Saved, Tensor, Var, buffer, parallel};
 use rayon::prelude::*;
@@ -179,121 +181,6 @@ impl ConvGeometry {
     }
 }
 
-/// One sample's input inside its zero padding: `[H + 2p_H, W + 2p_W, C_in]`, so that every
-/// tap of every window reads inside the buffer.
-fn pad_sample<T: Element>(x: &[T], g: &ConvGeometry, xp: &mut [T]) {
-    let (ph, pw, c) = (g.cfg.padding.0, g.cfg.padding.1, g.c_in);
-    let wp = g.w + 2 * pw;
-    if ph > 0 || pw > 0 {
-        xp.fill(T::ZERO);
-    }
-    for (ih, row) in x.chunks_exact(g.w * c).enumerate() {
-        let at = ((ih + ph) * wp + pw) * c;
-        xp[at..at + g.w * c].copy_from_slice(row);
-    }
-}
-
-/// im2col for the samples `samples` of the batch, stored column-major: `bt` is `Bᵀ`,
-/// `[K, rows]`, so row `(kh, kw, ci)` of `bt` holds that tap of every slice `B_ij`. Every
-/// element is written (zeros where a slice reaches into the padding). Column-major storage
-/// makes each copy a run along the output row instead of one short run per slice.
-pub fn im2col<T: Element>(x: &[T], g: &ConvGeometry, samples: Range<usize>, bt: &mut [T]) {
-    let (c, per_sample) = (g.c_in, g.oh * g.ow);
-    let (in_len, m) = (g.h * g.w * c, samples.len() * per_sample);
-    let wp = g.w + 2 * g.cfg.padding.1;
-    let step = g.cfg.stride.1 * c;
-    let mut xp = buffer::take_dirty::<T>((g.h + 2 * g.cfg.padding.0) * wp * c);
-    for (local, n) in samples.enumerate() {
-        pad_sample(&x[n * in_len..(n + 1) * in_len], g, &mut xp);
-        let first = local * per_sample;
-        for kh in 0..g.kh {
-            for kw in 0..g.kw {
-                let j0 = (kh * g.kw + kw) * c; // Bᵀ rows j0..j0 + c: this tap, every channel
-                for oh in 0..g.oh {
-                    let src =
-                        ((oh * g.cfg.stride.0 + kh * g.cfg.dilation.0) * wp + kw * g.cfg.dilation.1) * c;
-                    let dst = first + oh * g.ow;
-                    if step == c {
-                        // Stride 1: the window row is one contiguous run of `OW · C_in`.
-                        let run = &xp[src..src + g.ow * c];
-                        if c == 1 {
-                            bt[j0 * m + dst..j0 * m + dst + g.ow].copy_from_slice(run);
-                        } else {
-                            for (ow, px) in run.chunks_exact(c).enumerate() {
-                                for (ci, &v) in px.iter().enumerate() {
-                                    bt[(j0 + ci) * m + dst + ow] = v;
-                                }
-                            }
-                        }
-                    } else {
-                        for ci in 0..c {
-                            let row = &mut bt[(j0 + ci) * m + dst..(j0 + ci) * m + dst + g.ow];
-                            for (d, &v) in row.iter_mut().zip(xp[src + ci..].iter().step_by(step)) {
-                                *d = v;
-                            }
-                        }
-                    }
-                }
-            }
-        }
-    }
-    buffer::recycle(xp);
-}
-
-/// col2im, the adjoint of [`im2col`]: adds every tap of `dbt` (`dBᵀ`, `[K, rows]`, for the
-/// samples `samples`) back into the input position it came from (`dZ_slice,ij += ...`),
-/// accumulating where slices overlap, and writes those samples' input gradient to `dx`.
-pub fn col2im<T: Element>(dbt: &[T], g: &ConvGeometry, samples: Range<usize>, dx: &mut [T]) {
-    let (c, per_sample) = (g.c_in, g.oh * g.ow);
-    let (in_len, m) = (g.h * g.w * c, samples.len() * per_sample);
-    let (ph, pw) = g.cfg.padding;
-    let wp = g.w + 2 * pw;
-    let step = g.cfg.stride.1 * c;
-    let mut dxp = buffer::take_dirty::<T>((g.h + 2 * ph) * wp * c);
-    for local in 0..samples.len() {
-        dxp.fill(T::ZERO);
-        let first = local * per_sample;
-        for kh in 0..g.kh {
-            for kw in 0..g.kw {
-                let j0 = (kh * g.kw + kw) * c;
-                for oh in 0..g.oh {
-                    let at = ((oh * g.cfg.stride.0 + kh * g.cfg.dilation.0) * wp + kw * g.cfg.dilation.1) * c;
-                    let src = first + oh * g.ow;
-                    if step == c {
-                        // Stride 1: the window row is one contiguous run of `OW · C_in`.
-                        let run = &mut dxp[at..at + g.ow * c];
-                        if c == 1 {
-                            for (d, &v) in run.iter_mut().zip(&dbt[j0 * m + src..j0 * m + src + g.ow]) {
-                                *d += v;
-                            }
-                        } else {
-                            for (ow, px) in run.chunks_exact_mut(c).enumerate() {
-                                for (ci, d) in px.iter_mut().enumerate() {
-                                    *d += dbt[(j0 + ci) * m + src + ow];
-                                }
-                            }
-                        }
-                    } else {
-                        for ci in 0..c {
-                            let row = &dbt[(j0 + ci) * m + src..(j0 + ci) * m + src + g.ow];
-                            for (d, &v) in dxp[at + ci..].iter_mut().step_by(step).zip(row) {
-                                *d += v;
-                            }
-                        }
-                    }
-                }
-            }
-        }
-        // The interior is the gradient; what fell on the padding is dropped.
-        let dxs = &mut dx[local * in_len..(local + 1) * in_len];
-        for (ih, row) in dxs.chunks_exact_mut(g.w * c).enumerate() {
-            let at = ((ih + ph) * wp + pw) * c;
-            row.copy_from_slice(&dxp[at..at + g.w * c]);
-        }
-    }
-    buffer::recycle(dxp);
-}
-
 /// The batch is processed in chunks of this many rows of `B` (whole samples, at least one):
 /// small enough for a chunk's slice matrix to stay in cache, and fixed by the geometry alone,
 /// so results are bitwise the same whatever the number of threads.
@@ -337,16 +224,27 @@ fn over_chunks<T: Send, R: Send>(
     }
 }
 
-/// The convolution as a [`CustomOp`]: inputs `x`, `w` and optionally `b`.
+/// The convolution as a [`CustomOp`]: inputs `x`, `w` and optionally `b`, with an optional
+/// fused activation `σ`.
 pub struct Conv2dOp {
     cfg: Conv2dConfig,
+    activation: Activation,
     geometry: Option<ConvGeometry>,
 }
 
 impl Conv2dOp {
-    /// An op with this configuration.
+    /// An op with this configuration and no activation.
     pub fn new(cfg: Conv2dConfig) -> Self {
-        Conv2dOp { cfg, geometry: None }
+        Self::with_activation(cfg, Activation::Identity)
+    }
+
+    /// An op with this configuration followed by `activation`.
+    pub fn with_activation(cfg: Conv2dConfig, activation: Activation) -> Self {
+        Conv2dOp {
+            cfg,
+            activation,
+            geometry: None,
+        }
     }
 }
 
@@ -355,7 +253,7 @@ impl<T: Element> CustomOp<T> for Conv2dOp {
         "conv2d"
     }
 
-    /// `Z = B · Wᵀ + b`, chunk by chunk of the batch.
+    /// `Z_1 = B · Wᵀ + b`, then `A = σ(Z_1)`, chunk by chunk of the batch.
     fn forward(&mut self, inputs: &[&Tensor<T>], saved: &mut Saved<T>) -> Result<Tensor<T>> {
         let (x, w) = (inputs[0], inputs[1]);
         let g = ConvGeometry::new("conv2d", x.shape(), w.shape(), self.cfg)?;
@@ -367,6 +265,8 @@ impl<T: Element> CustomOp<T> for Conv2dOp {
             b => b.map(|b| b.as_slice()),
         };
         let (k, c_out, rows) = (g.patch(), g.c_out, g.oh * g.ow);
+        let activation = self.activation;
+        let layout = Layout::for_geometry(&g);
         let mut z = buffer::take_dirty::<T>(g.rows() * c_out);
         let results = over_chunks(&g, &mut z, rows * c_out, |samples, z_part| -> Result<()> {
             let m = samples.len() * rows;
@@ -376,31 +276,38 @@ impl<T: Element> CustomOp<T> for Conv2dOp {
                 let x_rows = &x.as_slice()[samples.start * rows * k..samples.end * rows * k];
                 gemm(z_mat, false, MatRef::new(x_rows, m, k)?, w_t, T::ONE)?;
             } else {
-                let mut bt = buffer::take_dirty(m * k);
-                im2col(x.as_slice(), &g, samples, &mut bt);
-                gemm(z_mat, false, MatRef::strided(&bt, m, k, 1, m)?, w_t, T::ONE)?;
-                buffer::recycle(bt);
+                let mut b_mat = buffer::take_dirty(m * k);
+                im2col(x.as_slice(), &g, samples, layout, &mut b_mat);
+                gemm(z_mat, false, layout.view(&b_mat, m, k)?, w_t, T::ONE)?;
+                buffer::recycle(b_mat);
             }
             if let Some(b) = bias {
                 add_row_vector(z_part, b);
             }
+            activation.apply(z_part);
             Ok(())
         });
         results.into_iter().collect::<Result<()>>()?;
         self.geometry = Some(g);
         saved.save(x.clone());
         saved.save(w.clone());
-        Tensor::from_vec(z, &g.output_shape())
+        let a = Tensor::from_vec(z, &g.output_shape())?;
+        if activation != Activation::Identity {
+            saved.save(a.clone());
+        }
+        Ok(a)
     }
 
-    /// Per chunk of the batch: `dW += dZᵀ · B`, `db += Σ_rows dZ`, and `dB = dZ · W` added back
-    /// into the chunk's input gradient by col2im; the chunks' `dW` and `db` are then summed in
-    /// chunk order.
-    fn backward(&self, saved: &Saved<T>, dz: &Tensor<T>, needs: &[bool]) -> Result<Vec<Option<Tensor<T>>>> {
+    /// Per chunk of the batch: `dZ_1 = σ'(Z_1) ∘ dA`, then `dW += dZ_1ᵀ · B`,
+    /// `db += Σ_rows dZ_1`, and `dB = dZ_1 · W` added back into the chunk's input gradient by
+    /// col2im; the chunks' `dW` and `db` are then summed in chunk order.
+    fn backward(&self, saved: &Saved<T>, da: &Tensor<T>, needs: &[bool]) -> Result<Vec<Option<Tensor<T>>>> {
         let g = self.geometry.expect("forward ran");
         let (k, c_out, rows) = (g.patch(), g.c_out, g.oh * g.ow);
         let (x, w) = (saved.get(0), saved.get(1));
+        let a = (self.activation != Activation::Identity).then(|| saved.get(2));
         let (need_x, need_w, need_b) = (needs[0], needs[1], needs.get(2) == Some(&true));
+        let layout = Layout::for_geometry(&g);
         // The input gradient, written chunk by chunk (left empty when not needed).
         let mut dx = buffer::take_dirty::<T>(if need_x { x.numel() } else { 0 });
         let per_sample = g.h * g.w * g.c_in;
@@ -408,9 +315,23 @@ impl<T: Element> CustomOp<T> for Conv2dOp {
             &g,
             &mut dx,
             per_sample,
-            |samples, dx_part| -> Result<(Vec<T>, Vec<T>)> {
+            |samples, dx_part| -> Result<Partial<T>> {
                 let m = samples.len() * rows;
-                let dz_rows = &dz.as_slice()[samples.start * rows * c_out..samples.end * rows * c_out];
+                let span = samples.start * rows * c_out..samples.end * rows * c_out;
+                // dZ_1 = σ'(Z_1) ∘ dA, for this chunk.
+                let mut dz_own = Vec::new();
+                let dz_rows: &[T] = match a {
+                    Some(a) => {
+                        dz_own = buffer::take_dirty(span.len());
+                        self.activation.backprop(
+                            &a.as_slice()[span.clone()],
+                            &da.as_slice()[span],
+                            &mut dz_own,
+                        );
+                        &dz_own
+                    }
+                    None => &da.as_slice()[span],
+                };
                 let dz_mat = MatRef::new(dz_rows, m, c_out)?;
                 let mut dw = Vec::new();
                 if need_w {
@@ -421,16 +342,10 @@ impl<T: Element> CustomOp<T> for Conv2dOp {
                         let x_rows = &x.as_slice()[samples.start * rows * k..samples.end * rows * k];
                         gemm(dw_mat, false, dz_mat.t(), MatRef::new(x_rows, m, k)?, T::ONE)?;
                     } else {
-                        let mut bt = buffer::take_dirty(m * k);
-                        im2col(x.as_slice(), &g, samples.clone(), &mut bt);
-                        gemm(
-                            dw_mat,
-                            false,
-                            dz_mat.t(),
-                            MatRef::strided(&bt, m, k, 1, m)?,
-                            T::ONE,
-                        )?;
-                        buffer::recycle(bt);
+                        let mut b_mat = buffer::take_dirty(m * k);
+                        im2col(x.as_slice(), &g, samples.clone(), layout, &mut b_mat);
+                        gemm(dw_mat, false, dz_mat.t(), layout.view(&b_mat, m, k)?, T::ONE)?;
+                        buffer::recycle(b_mat);
                     }
                 }
                 // Bias: db_c = Σ_ij dZ_ijc.
@@ -445,37 +360,51 @@ impl<T: Element> CustomOp<T> for Conv2dOp {
                     if g.is_pointwise() {
                         gemm(MatMut::new(dx_part, m, k)?, false, dz_mat, w_mat, T::ONE)?;
                     } else {
-                        // dBᵀ = Wᵀ · dZᵀ, stored like im2col's columns.
-                        let mut dbt = buffer::take_dirty(m * k);
-                        gemm(MatMut::new(&mut dbt, k, m)?, false, w_mat.t(), dz_mat.t(), T::ONE)?;
-                        col2im(&dbt, &g, samples, dx_part);
-                        buffer::recycle(dbt);
+                        let mut db_mat = buffer::take_dirty(m * k);
+                        gemm(layout.view_mut(&mut db_mat, m, k)?, false, dz_mat, w_mat, T::ONE)?;
+                        col2im(&db_mat, &g, samples, layout, dx_part);
+                        buffer::recycle(db_mat);
                     }
                 }
+                buffer::recycle(dz_own);
                 Ok((dw, db))
             },
         );
-        let mut dw_total: Option<Vec<T>> = None;
-        let mut db_total: Option<Vec<T>> = None;
-        for part in partials {
-            let (dw, db) = part?;
-            for (total, part) in [(&mut dw_total, dw), (&mut db_total, db)] {
-                match total {
-                    Some(t) => t.iter_mut().zip(&part).for_each(|(a, &b)| *a += b),
-                    None if !part.is_empty() => *total = Some(part),
-                    None => {}
-                }
-            }
-        }
+        let [dw, db] = sum_in_order(partials)?;
         let mut grads = vec![
             need_x.then(|| Tensor::from_vec(dx, x.shape())).transpose()?,
-            dw_total.map(|dw| Tensor::from_vec(dw, w.shape())).transpose()?,
+            dw.map(|dw| Tensor::from_vec(dw, w.shape())).transpose()?,
         ];
         if needs.len() == 3 {
-            grads.push(db_total.map(|db| Tensor::from_vec(db, &[c_out])).transpose()?);
+            grads.push(db.map(|db| Tensor::from_vec(db, &[c_out])).transpose()?);
         }
         Ok(grads)
     }
+}
+
+/// A chunk's partial `dW` and `db` (empty when not computed).
+type Partial<T> = (Vec<T>, Vec<T>);
+
+/// Sums the chunks' partial `dW` and `db` in chunk order (so the result does not depend on
+/// which thread finished first); an empty part means "not computed".
+fn sum_in_order<T: Element>(partials: Vec<Result<Partial<T>>>) -> Result<[Option<Vec<T>>; 2]> {
+    let mut totals: [Option<Vec<T>>; 2] = [None, None];
+    for part in partials {
+        let (dw, db) = part?;
+        for (total, part) in totals.iter_mut().zip([dw, db]) {
+            if part.is_empty() {
+                continue;
+            }
+            match total {
+                Some(t) => {
+                    t.iter_mut().zip(&part).for_each(|(a, &b)| *a += b);
+                    buffer::recycle(part);
+                }
+                None => *total = Some(part),
+            }
+        }
+    }
+    Ok(totals)
 }
 
 /// Adds `b` to every row of the row-major matrix `z` (`b` has one entry per column).
@@ -519,8 +448,21 @@ pub fn conv2d<'t, T: Element>(
     b: Option<&Var<'t, T>>,
     cfg: Conv2dConfig,
 ) -> Result<Var<'t, T>> {
+    conv2d_with(x, w, b, cfg, Activation::Identity)
+}
+
+/// [`conv2d`] followed by a fused `activation`: `A = σ(x * W + b)`, with the backward rule
+/// starting from `dZ_1 = σ'(Z_1) ∘ dA` as in the lecture.
+pub fn conv2d_with<'t, T: Element>(
+    x: &Var<'t, T>,
+    w: &Var<'t, T>,
+    b: Option<&Var<'t, T>>,
+    cfg: Conv2dConfig,
+    activation: Activation,
+) -> Result<Var<'t, T>> {
+    let op = Conv2dOp::with_activation(cfg, activation);
     match b {
-        Some(b) => Var::apply(Conv2dOp::new(cfg), &[x, w, b]),
-        None => Var::apply(Conv2dOp::new(cfg), &[x, w]),
+        Some(b) => Var::apply(op, &[x, w, b]),
+        None => Var::apply(op, &[x, w]),
     }
 }

@@ -3,14 +3,26 @@
 //!
 //! Backward rules (one GEMM each): `dA = dZ · Wᵀ`, `dW = Aᵀ · dZ`, `db = Σ_rows dZ`.
 
+use crate::activation::Activation;
 use crate::conv::{add_row_vector, column_sums};
 use autograd::tensor::{MatMut, MatRef, gemm};
 use autograd::{CustomOp, Element, Error, Result, Saved, Tensor, Var, buffer};
 
 /// The dense layer as a [`CustomOp`]: inputs `a` `[N, In]`, `w` `[In, Out]`, optionally `b`
-/// `[Out]`.
+/// `[Out]`, with an optional fused activation `σ`.
 pub struct DenseOp {
+    activation: Activation,
     dims: (usize, usize, usize),
+}
+
+impl DenseOp {
+    /// The op, followed by `activation`.
+    pub fn new(activation: Activation) -> Self {
+        DenseOp {
+            activation,
+            dims: (0, 0, 0),
+        }
+    }
 }
 
 impl<T: Element> CustomOp<T> for DenseOp {
@@ -18,7 +30,7 @@ impl<T: Element> CustomOp<T> for DenseOp {
         "dense"
     }
 
-    /// `Z = A · W + b`.
+    /// `Z = A · W + b`, then `σ(Z)`.
     fn forward(&mut self, inputs: &[&Tensor<T>], saved: &mut Saved<T>) -> Result<Tensor<T>> {
         let (a, w) = (inputs[0], inputs[1]);
         if a.rank() != 2 || w.rank() != 2 || a.shape()[1] != w.shape()[0] {
@@ -51,15 +63,29 @@ impl<T: Element> CustomOp<T> for DenseOp {
         if let Some(b) = inputs.get(2) {
             add_row_vector(&mut z, b.as_slice());
         }
+        self.activation.apply(&mut z);
         self.dims = (n, i, o);
         saved.save(a.clone());
         saved.save(w.clone());
-        Tensor::from_vec(z, &[n, o])
+        let y = Tensor::from_vec(z, &[n, o])?;
+        if self.activation != Activation::Identity {
+            saved.save(y.clone());
+        }
+        Ok(y)
     }
 
-    fn backward(&self, saved: &Saved<T>, dz: &Tensor<T>, needs: &[bool]) -> Result<Vec<Option<Tensor<T>>>> {
+    fn backward(&self, saved: &Saved<T>, dy: &Tensor<T>, needs: &[bool]) -> Result<Vec<Option<Tensor<T>>>> {
         let (n, i, o) = self.dims;
         let (a, w) = (saved.get(0), saved.get(1));
+        // dZ = σ'(Z) ∘ dY
+        let dz = if self.activation == Activation::Identity {
+            dy.clone()
+        } else {
+            let mut dz = buffer::take_dirty::<T>(n * o);
+            self.activation
+                .backprop(saved.get(2).as_slice(), dy.as_slice(), &mut dz);
+            Tensor::from_vec(dz, &[n, o])?
+        };
         let dz_mat = MatRef::new(dz.as_slice(), n, o)?;
         // dA = dZ · Wᵀ
         let da = if needs[0] {
@@ -114,7 +140,17 @@ impl<T: Element> CustomOp<T> for DenseOp {
 /// assert_eq!(dense(&a, &w, Some(&b)).unwrap().value().to_vec(), vec![1.5, 6.5]);
 /// ```
 pub fn dense<'t, T: Element>(a: &Var<'t, T>, w: &Var<'t, T>, b: Option<&Var<'t, T>>) -> Result<Var<'t, T>> {
-    let op = DenseOp { dims: (0, 0, 0) };
+    dense_with(a, w, b, Activation::Identity)
+}
+
+/// [`dense`] followed by a fused `activation`: `σ(A · W + b)`.
+pub fn dense_with<'t, T: Element>(
+    a: &Var<'t, T>,
+    w: &Var<'t, T>,
+    b: Option<&Var<'t, T>>,
+    activation: Activation,
+) -> Result<Var<'t, T>> {
+    let op = DenseOp::new(activation);
     match b {
         Some(b) => Var::apply(op, &[a, w, b]),
         None => Var::apply(op, &[a, w]),

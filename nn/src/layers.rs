@@ -1,7 +1,8 @@
 //! Layers: modules around the ops, holding their parameters.
 
-use crate::conv::{Conv2dConfig, conv2d};
-use crate::dense::dense;
+use crate::activation::Activation;
+use crate::conv::{Conv2dConfig, conv2d_with};
+use crate::dense::dense_with;
 use crate::init::{Init, fans};
 use crate::module::Module;
 use crate::pool::{Pool2dConfig, avg_pool2d, max_pool2d};
@@ -26,7 +27,8 @@ fn named_mut<'a, T: Element>(
     v
 }
 
-/// A convolution layer: kernel `w` `[C_out, KH, KW, C_in]` and bias `b` `[C_out]`.
+/// A convolution layer: kernel `w` `[C_out, KH, KW, C_in]`, bias `b` `[C_out]`, and an
+/// activation fused into the op (none by default; see [`Conv2d::with_activation`]).
 pub struct Conv2d<T: Element = f32> {
     /// The kernels.
     pub w: Param<T>,
@@ -34,6 +36,8 @@ pub struct Conv2d<T: Element = f32> {
     pub b: Option<Param<T>>,
     /// Stride, padding, dilation.
     pub cfg: Conv2dConfig,
+    /// Applied to the output inside the op.
+    pub activation: Activation,
 }
 
 impl<T: Element> Conv2d<T> {
@@ -71,7 +75,19 @@ impl<T: Element> Conv2d<T> {
         let f = fans(&shape);
         let w = Param::new(w_init.tensor(&shape, f, rng));
         let b = Some(Param::new(b_init.tensor(&[c_out], f, rng)));
-        Conv2d { w, b, cfg }
+        Conv2d {
+            w,
+            b,
+            cfg,
+            activation: Activation::Identity,
+        }
+    }
+
+    /// The same layer with `activation` fused into its op (`A = σ(x * W + b)`): the same
+    /// values as a separate activation layer, one pass over the output fewer each way.
+    pub fn with_activation(mut self, activation: Activation) -> Self {
+        self.activation = activation;
+        self
     }
 
     /// A layer from given tensors (a kernel `[C_out, KH, KW, C_in]` and a `[C_out]` bias).
@@ -89,6 +105,7 @@ impl<T: Element> Conv2d<T> {
             w: Param::new(w),
             b: b.map(Param::new),
             cfg,
+            activation: Activation::Identity,
         })
     }
 }
@@ -97,7 +114,7 @@ impl<T: Element> Module<T> for Conv2d<T> {
     fn forward<'t>(&self, x: &Var<'t, T>) -> Result<Var<'t, T>> {
         let tape = x.tape();
         let b = self.b.as_ref().map(|b| tape.param(b));
-        conv2d(x, &tape.param(&self.w), b.as_ref(), self.cfg)
+        conv2d_with(x, &tape.param(&self.w), b.as_ref(), self.cfg, self.activation)
     }
     fn parameters(&self) -> Vec<(String, &Param<T>)> {
         named(&self.w, &self.b)
@@ -107,12 +124,15 @@ impl<T: Element> Module<T> for Conv2d<T> {
     }
 }
 
-/// A dense layer: weight `w` `[In, Out]` and bias `b` `[Out]`, `Z = A · W + b`.
+/// A dense layer: weight `w` `[In, Out]` and bias `b` `[Out]`, `Z = A · W + b`, and an
+/// activation fused into the op (none by default; see [`Dense::with_activation`]).
 pub struct Dense<T: Element = f32> {
     /// The weight.
     pub w: Param<T>,
     /// The bias, if any.
     pub b: Option<Param<T>>,
+    /// Applied to the output inside the op.
+    pub activation: Activation,
 }
 
 impl<T: Element> Dense<T> {
@@ -132,7 +152,17 @@ impl<T: Element> Dense<T> {
         let f = fans(&[inputs, outputs]);
         let w = Param::new(w_init.tensor(&[inputs, outputs], f, rng));
         let b = Some(Param::new(b_init.tensor(&[outputs], f, rng)));
-        Dense { w, b }
+        Dense {
+            w,
+            b,
+            activation: Activation::Identity,
+        }
+    }
+
+    /// The same layer with `activation` fused into its op (`σ(A · W + b)`).
+    pub fn with_activation(mut self, activation: Activation) -> Self {
+        self.activation = activation;
+        self
     }
 
     /// A layer from given tensors (a weight `[In, Out]` and an `[Out]` bias).
@@ -149,6 +179,7 @@ impl<T: Element> Dense<T> {
         Ok(Dense {
             w: Param::new(w),
             b: b.map(Param::new),
+            activation: Activation::Identity,
         })
     }
 }
@@ -157,7 +188,7 @@ impl<T: Element> Module<T> for Dense<T> {
     fn forward<'t>(&self, x: &Var<'t, T>) -> Result<Var<'t, T>> {
         let tape = x.tape();
         let b = self.b.as_ref().map(|b| tape.param(b));
-        dense(x, &tape.param(&self.w), b.as_ref())
+        dense_with(x, &tape.param(&self.w), b.as_ref(), self.activation)
     }
     fn parameters(&self) -> Vec<(String, &Param<T>)> {
         named(&self.w, &self.b)

@@ -18,11 +18,13 @@
 //! - [`optim`]: SGD (momentum, Nesterov, weight decay), Adam, AdamW, learning-rate schedules,
 //!   clipping by global gradient norm.
 
+pub mod activation;
 pub mod checkpoint;
 pub mod composite;
 pub mod conv;
 pub mod data;
 pub mod dense;
+pub mod im2col;
 pub mod init;
 pub mod layers;
 pub mod loss;

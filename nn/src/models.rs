@@ -1,7 +1,8 @@
 //! Ready-made networks.
 
+use crate::activation::Activation;
 use crate::conv::Conv2dConfig;
-use crate::layers::{Conv2d, Dense, Flatten, MaxPool2d, ReLU};
+use crate::layers::{Conv2d, Dense, Flatten, MaxPool2d};
 use crate::module::Sequential;
 use crate::pool::Pool2dConfig;
 use autograd::Element;
@@ -19,23 +20,23 @@ use rand::Rng;
 /// | `flatten` (NHWC order) | `[N, 400]` |
 /// | `fc1` 400 -> 120, ReLU; `fc2` 120 -> 84, ReLU; `fc3` 84 -> 10 | `[N, 10]` logits |
 ///
-/// Parameters: `conv1.w`, `conv1.b`, `conv2.w`, `conv2.b`, `fc1.w`, `fc1.b`, `fc2.w`,
-/// `fc2.b`, `fc3.w`, `fc3.b`.
+/// The ReLUs are fused into the conv and dense ops. Parameters: `conv1.w`, `conv1.b`,
+/// `conv2.w`, `conv2.b`, `fc1.w`, `fc1.b`, `fc2.w`, `fc2.b`, `fc3.w`, `fc3.b`.
 pub fn lenet5<T: Element, R: Rng + ?Sized>(rng: &mut R) -> Sequential<T> {
+    let relu = Activation::Relu;
     Sequential::new()
         .add(
             "conv1",
-            Conv2d::new(1, 6, (5, 5), Conv2dConfig::new().padding(2), rng),
+            Conv2d::new(1, 6, (5, 5), Conv2dConfig::new().padding(2), rng).with_activation(relu),
         )
-        .add("relu1", ReLU)
         .add("pool1", MaxPool2d(Pool2dConfig::new(2)))
-        .add("conv2", Conv2d::new(6, 16, (5, 5), Conv2dConfig::new(), rng))
-        .add("relu2", ReLU)
+        .add(
+            "conv2",
+            Conv2d::new(6, 16, (5, 5), Conv2dConfig::new(), rng).with_activation(relu),
+        )
         .add("pool2", MaxPool2d(Pool2dConfig::new(2)))
         .add("flatten", Flatten)
-        .add("fc1", Dense::new(400, 120, rng))
-        .add("relu3", ReLU)
-        .add("fc2", Dense::new(120, 84, rng))
-        .add("relu4", ReLU)
+        .add("fc1", Dense::new(400, 120, rng).with_activation(relu))
+        .add("fc2", Dense::new(120, 84, rng).with_activation(relu))
         .add("fc3", Dense::new(84, 10, rng))
 }

@@ -4,9 +4,10 @@
 
 use autograd::gradcheck::tape_fn;
 use autograd::{GradCheck, Result, Tape, Tensor, Var};
+use nn::activation::Activation;
 use nn::composite;
-use nn::conv::{Conv2dConfig, conv2d};
-use nn::dense::dense;
+use nn::conv::{Conv2dConfig, conv2d, conv2d_with};
+use nn::dense::{dense, dense_with};
 use nn::pool::{Pool2dConfig, avg_pool2d, max_pool2d};
 use proptest::prelude::*;
 
@@ -304,6 +305,55 @@ fn conv2d_with_some_inputs_constant() {
                 (None, None) => assert_eq!(mask & (1 << i), 0),
                 _ => panic!("mask {mask:03b}: input {i} has a gradient on one side only"),
             }
+        }
+    }
+}
+
+fn apply_activation<'t>(z: Var<'t, f64>, act: Activation) -> Var<'t, f64> {
+    match act {
+        Activation::Identity => z,
+        Activation::Relu => z.relu(),
+        Activation::Sigmoid => z.sigmoid(),
+        Activation::Tanh => z.tanh(),
+    }
+}
+
+/// A fused activation equals the op followed by the autograd activation (forward and every
+/// gradient), and the smooth ones pass finite differences.
+#[test]
+fn fused_activations() {
+    for act in [Activation::Relu, Activation::Sigmoid, Activation::Tanh] {
+        let cfg = Conv2dConfig::new().padding(1);
+        let inputs = [
+            values(&[6, 28, 28, 2], 41),
+            values(&[3, 3, 3, 2], 42),
+            values(&[3], 43),
+        ];
+        let fused = tape_fn(|v| conv2d_with(&v[0], &v[1], v.get(2), cfg, act));
+        let apart = tape_fn(|v| {
+            Ok(apply_activation(
+                composite::conv2d(&v[0], &v[1], v.get(2), cfg)?,
+                act,
+            ))
+        });
+        agree(&inputs, fused, apart).unwrap();
+        let dense_inputs = [values(&[5, 7], 44), values(&[7, 4], 45), values(&[4], 46)];
+        let fused = tape_fn(|v| dense_with(&v[0], &v[1], v.get(2), act));
+        let apart = tape_fn(|v| Ok(apply_activation(composite::dense(&v[0], &v[1], v.get(2))?, act)));
+        agree(&dense_inputs, fused, apart).unwrap();
+        if act != Activation::Relu {
+            let small = [
+                values(&[2, 4, 4, 2], 47),
+                values(&[2, 3, 3, 2], 48),
+                values(&[2], 49),
+            ];
+            fd(
+                "fused conv2d",
+                &small,
+                tape_fn(|v| conv2d_with(&v[0], &v[1], v.get(2), cfg, act)),
+            )
+            .unwrap();
+            fd("fused dense", &dense_inputs, fused).unwrap();
         }
     }
 }

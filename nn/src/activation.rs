@@ -1,0 +1,66 @@
+//! Activations fused into a layer's op, as the lecture writes a layer (RULES.md, "Forward" and
+//! "Backward"): `Z_1 = Z_0 + b`, `A = σ(Z_1)`, and backward first `dZ_1 = σ'(Z_1) ∘ dA`.
+//!
+//! Fusing saves a pass over the layer's output in each direction and a tensor per layer:
+//! the activation is applied while the output is still in cache, and its derivative is read
+//! from the saved output `A` (for each σ here, `σ'` is a function of `A`).
+
+use autograd::Element;
+
+/// The activation `σ` of a layer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Hash)]
+pub enum Activation {
+    /// `σ(z) = z`.
+    #[default]
+    Identity,
+    /// `σ(z) = max(z, 0)`; `σ' = 1` where `A > 0`, else 0.
+    Relu,
+    /// `σ(z) = 1 / (1 + e⁻ᶻ)`; `σ' = A(1 - A)`.
+    Sigmoid,
+    /// `σ(z) = tanh z`; `σ' = 1 - A²`.
+    Tanh,
+}
+
+impl Activation {
+    /// `A = σ(Z)` in place.
+    pub fn apply<T: Element>(self, z: &mut [T]) {
+        match self {
+            Activation::Identity => {}
+            Activation::Relu => z
+                .iter_mut()
+                .for_each(|v| *v = if *v > T::ZERO { *v } else { T::ZERO }),
+            Activation::Sigmoid => z.iter_mut().for_each(|v| {
+                *v = if *v >= T::ZERO {
+                    T::ONE / (T::ONE + (-*v).exp())
+                } else {
+                    let e = v.exp();
+                    e / (T::ONE + e)
+                }
+            }),
+            Activation::Tanh => z.iter_mut().for_each(|v| *v = v.tanh()),
+        }
+    }
+
+    /// `dZ = σ'(Z) ∘ dA`, with `σ'` read from the output `A`; writes `dz`.
+    pub fn backprop<T: Element>(self, a: &[T], da: &[T], dz: &mut [T]) {
+        let pairs = a.iter().zip(da);
+        match self {
+            Activation::Identity => dz.copy_from_slice(da),
+            Activation::Relu => {
+                for (d, (&av, &g)) in dz.iter_mut().zip(pairs) {
+                    *d = if av > T::ZERO { g } else { T::ZERO };
+                }
+            }
+            Activation::Sigmoid => {
+                for (d, (&av, &g)) in dz.iter_mut().zip(pairs) {
+                    *d = g * av * (T::ONE - av);
+                }
+            }
+            Activation::Tanh => {
+                for (d, (&av, &g)) in dz.iter_mut().zip(pairs) {
+                    *d = g * (T::ONE - av * av);
+                }
+            }
+        }
+    }
+}

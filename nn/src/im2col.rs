@@ -1,0 +1,187 @@
+//! im2col and col2im for channels-last convolution: the matrix `B` of the lecture's slices
+//! `B_ij` (one row per output position, `K = f_H·f_W·C_in` columns ordered `(kh, kw, ci)` like
+//! a kernel `W_c`), and its adjoint, which adds a gradient `dB` back into the input.
+//!
+//! `B` is built one sample at a time from the sample surrounded by its zero padding, so no tap
+//! needs a bounds check. It is stored in one of two layouts, whichever makes the copies long:
+//!
+//! - row-major (`[rows, K]`) when a kernel row holds many elements (`f_W·C_in >= 16`): each
+//!   slice's kernel row is one contiguous run of the padded input;
+//! - column-major (`Bᵀ`, `[K, rows]`) otherwise (a single input channel, say): each tap of a
+//!   whole output row is one run.
+//!
+//! [`Layout::view`] turns either into the `[rows, K]` matrix the GEMMs read.
+
+use crate::conv::ConvGeometry;
+use autograd::tensor::{MatMut, MatRef};
+use autograd::{Element, Result, buffer};
+use std::ops::Range;
+
+/// How a buffer holds `B` (or `dB`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Layout {
+    /// `[rows, K]`, a row per output position.
+    RowMajor,
+    /// `[K, rows]`, a row per tap.
+    ColumnMajor,
+}
+
+impl Layout {
+    /// The layout whose copies are longest for this convolution.
+    pub fn for_geometry(g: &ConvGeometry) -> Self {
+        if g.kw * g.c_in >= 16 && g.cfg.dilation.1 == 1 {
+            Layout::RowMajor
+        } else {
+            Layout::ColumnMajor
+        }
+    }
+
+    /// The `[rows, K]` matrix `B` held in `buf`.
+    pub fn view<T>(self, buf: &[T], rows: usize, k: usize) -> Result<MatRef<'_, T>> {
+        match self {
+            Layout::RowMajor => MatRef::new(buf, rows, k),
+            Layout::ColumnMajor => MatRef::strided(buf, rows, k, 1, rows),
+        }
+    }
+
+    /// The `[rows, K]` matrix `dB` to be written into `buf`.
+    pub fn view_mut<T>(self, buf: &mut [T], rows: usize, k: usize) -> Result<MatMut<'_, T>> {
+        match self {
+            Layout::RowMajor => MatMut::new(buf, rows, k),
+            Layout::ColumnMajor => MatMut::strided(buf, rows, k, 1, rows),
+        }
+    }
+}
+
+/// The sizes of one sample's padded input `[H + 2p_H, W + 2p_W, C_in]`: `(H_p, W_p)`.
+fn padded(g: &ConvGeometry) -> (usize, usize) {
+    (g.h + 2 * g.cfg.padding.0, g.w + 2 * g.cfg.padding.1)
+}
+
+/// One sample's input inside its zero padding, so that every tap of every window reads
+/// inside the buffer.
+fn pad_sample<T: Element>(x: &[T], g: &ConvGeometry, xp: &mut [T]) {
+    let (ph, pw, c) = (g.cfg.padding.0, g.cfg.padding.1, g.c_in);
+    let wp = padded(g).1;
+    if ph > 0 || pw > 0 {
+        xp.fill(T::ZERO);
+    }
+    for (ih, row) in x.chunks_exact(g.w * c).enumerate() {
+        let at = ((ih + ph) * wp + pw) * c;
+        xp[at..at + g.w * c].copy_from_slice(row);
+    }
+}
+
+/// The offset in the padded sample of tap `(kh, kw)` of output position `(oh, ow)`.
+#[inline]
+fn tap_offset(g: &ConvGeometry, wp: usize, oh: usize, ow: usize, kh: usize, kw: usize) -> usize {
+    let (s, d) = (g.cfg.stride, g.cfg.dilation);
+    ((oh * s.0 + kh * d.0) * wp + ow * s.1 + kw * d.1) * g.c_in
+}
+
+/// im2col for the samples `samples` of the batch: writes their slices `B_ij` into `b` in
+/// `layout` (every element written; zeros where a slice reaches into the padding).
+pub fn im2col<T: Element>(x: &[T], g: &ConvGeometry, samples: Range<usize>, layout: Layout, b: &mut [T]) {
+    let (c, per_sample, k) = (g.c_in, g.oh * g.ow, g.patch());
+    let (in_len, rows) = (g.h * g.w * c, samples.len() * per_sample);
+    let (hp, wp) = padded(g);
+    let mut xp = buffer::take_dirty::<T>(hp * wp * c);
+    for (local, n) in samples.enumerate() {
+        pad_sample(&x[n * in_len..(n + 1) * in_len], g, &mut xp);
+        let first = local * per_sample;
+        match layout {
+            Layout::RowMajor => {
+                // Slice B_ij's kernel row kh is one run of f_W·C_in (dilation 1 along W).
+                let run = g.kw * c;
+                for (r, b_ij) in b[first * k..(first + per_sample) * k]
+                    .chunks_exact_mut(k)
+                    .enumerate()
+                {
+                    let (oh, ow) = (r / g.ow, r % g.ow);
+                    for (kh, dst) in b_ij.chunks_exact_mut(run).enumerate() {
+                        let at = tap_offset(g, wp, oh, ow, kh, 0);
+                        dst.copy_from_slice(&xp[at..at + run]);
+                    }
+                }
+            }
+            Layout::ColumnMajor => {
+                let step = g.cfg.stride.1 * c;
+                for kh in 0..g.kh {
+                    for kw in 0..g.kw {
+                        for ci in 0..c {
+                            let j = (kh * g.kw + kw) * c + ci;
+                            let row = &mut b[j * rows + first..j * rows + first + per_sample];
+                            for (oh, dst) in row.chunks_exact_mut(g.ow).enumerate() {
+                                let at = tap_offset(g, wp, oh, 0, kh, kw) + ci;
+                                if step == 1 {
+                                    dst.copy_from_slice(&xp[at..at + g.ow]);
+                                } else {
+                                    for (d, &v) in dst.iter_mut().zip(xp[at..].iter().step_by(step)) {
+                                        *d = v;
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    buffer::recycle(xp);
+}
+
+/// col2im, the adjoint of [`im2col`]: adds every element of `db` (`dB` in `layout`, for the
+/// samples `samples`) back into the input position its slice read (`dZ_slice,ij += ...`),
+/// accumulating where slices overlap, and writes those samples' input gradient to `dx`.
+pub fn col2im<T: Element>(db: &[T], g: &ConvGeometry, samples: Range<usize>, layout: Layout, dx: &mut [T]) {
+    let (c, per_sample, k) = (g.c_in, g.oh * g.ow, g.patch());
+    let (in_len, rows) = (g.h * g.w * c, samples.len() * per_sample);
+    let (ph, pw) = g.cfg.padding;
+    let (hp, wp) = padded(g);
+    let mut dxp = buffer::take_dirty::<T>(hp * wp * c);
+    for local in 0..samples.len() {
+        dxp.fill(T::ZERO);
+        let first = local * per_sample;
+        match layout {
+            Layout::RowMajor => {
+                let run = g.kw * c;
+                for (r, db_ij) in db[first * k..(first + per_sample) * k]
+                    .chunks_exact(k)
+                    .enumerate()
+                {
+                    let (oh, ow) = (r / g.ow, r % g.ow);
+                    for (kh, src) in db_ij.chunks_exact(run).enumerate() {
+                        let at = tap_offset(g, wp, oh, ow, kh, 0);
+                        for (d, &v) in dxp[at..at + run].iter_mut().zip(src) {
+                            *d += v;
+                        }
+                    }
+                }
+            }
+            Layout::ColumnMajor => {
+                let step = g.cfg.stride.1 * c;
+                for kh in 0..g.kh {
+                    for kw in 0..g.kw {
+                        for ci in 0..c {
+                            let j = (kh * g.kw + kw) * c + ci;
+                            let row = &db[j * rows + first..j * rows + first + per_sample];
+                            for (oh, src) in row.chunks_exact(g.ow).enumerate() {
+                                let at = tap_offset(g, wp, oh, 0, kh, kw) + ci;
+                                for (d, &v) in dxp[at..].iter_mut().step_by(step).zip(src) {
+                                    *d += v;
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        // The interior is the gradient; what fell on the padding is dropped.
+        let dxs = &mut dx[local * in_len..(local + 1) * in_len];
+        for (ih, row) in dxs.chunks_exact_mut(g.w * c).enumerate() {
+            let at = ((ih + ph) * wp + pw) * c;
+            row.copy_from_slice(&dxp[at..at + g.w * c]);
+        }
+    }
+    buffer::recycle(dxp);
+}
