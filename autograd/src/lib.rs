@@ -41,6 +41,7 @@ pub mod op;
 mod ops;
 pub mod parallel;
 pub mod shape;
+pub mod simd;
 pub mod tape;
 pub mod tensor;
 

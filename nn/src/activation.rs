@@ -23,6 +23,7 @@ pub enum Activation {
 
 impl Activation {
     /// `A = σ(Z)` in place.
+    #[inline(always)]
     pub fn apply<T: Element>(self, z: &mut [T]) {
         match self {
             Activation::Identity => {}
@@ -42,6 +43,7 @@ impl Activation {
     }
 
     /// `dZ = σ'(Z) ∘ dA`, with `σ'` read from the output `A`; writes `dz`.
+    #[inline(always)]
     pub fn backprop<T: Element>(self, a: &[T], da: &[T], dz: &mut [T]) {
         let pairs = a.iter().zip(da);
         match self {

@@ -23,7 +23,7 @@
 use crate::activation::Activation;
 use crate::im2col::{Layout, col2im, im2col};
 use autograd::tensor::{MatMut, MatRef, gemm};
-use autograd::{CustomOp, Element, Error, Result, Saved, Tensor, Var, buffer, parallel};
+use autograd::{CustomOp, Element, Error, Result, Saved, Tensor, Var, buffer, parallel, simd};
 use rayon::prelude::*;
 use std::ops::Range;
 
@@ -281,10 +281,15 @@ impl<T: Element> CustomOp<T> for Conv2dOp {
                 gemm(z_mat, false, layout.view(&b_mat, m, k)?, w_t, T::ONE)?;
                 buffer::recycle(b_mat);
             }
-            if let Some(b) = bias {
-                add_row_vector(z_part, b);
-            }
-            activation.apply(z_part);
+            simd::dispatch(
+                #[inline(always)]
+                || {
+                    if let Some(b) = bias {
+                        add_row_vector(z_part, b);
+                    }
+                    activation.apply(z_part);
+                },
+            );
             Ok(())
         });
         results.into_iter().collect::<Result<()>>()?;
@@ -323,10 +328,10 @@ impl<T: Element> CustomOp<T> for Conv2dOp {
                 let dz_rows: &[T] = match a {
                     Some(a) => {
                         dz_own = buffer::take_dirty(span.len());
-                        self.activation.backprop(
-                            &a.as_slice()[span.clone()],
-                            &da.as_slice()[span],
-                            &mut dz_own,
+                        let (a, da) = (&a.as_slice()[span.clone()], &da.as_slice()[span]);
+                        simd::dispatch(
+                            #[inline(always)]
+                            || self.activation.backprop(a, da, &mut dz_own),
                         );
                         &dz_own
                     }
@@ -350,7 +355,10 @@ impl<T: Element> CustomOp<T> for Conv2dOp {
                 }
                 // Bias: db_c = Σ_ij dZ_ijc.
                 let db = if need_b {
-                    column_sums(dz_rows, c_out)
+                    simd::dispatch(
+                        #[inline(always)]
+                        || column_sums(dz_rows, c_out),
+                    )
                 } else {
                     Vec::new()
                 };
@@ -408,6 +416,7 @@ fn sum_in_order<T: Element>(partials: Vec<Result<Partial<T>>>) -> Result<[Option
 }
 
 /// Adds `b` to every row of the row-major matrix `z` (`b` has one entry per column).
+#[inline(always)]
 pub(crate) fn add_row_vector<T: Element>(z: &mut [T], b: &[T]) {
     for row in z.chunks_exact_mut(b.len()) {
         for (v, &bias) in row.iter_mut().zip(b) {
@@ -417,6 +426,7 @@ pub(crate) fn add_row_vector<T: Element>(z: &mut [T], b: &[T]) {
 }
 
 /// The sums of the columns of a row-major matrix with `cols` columns.
+#[inline(always)]
 pub(crate) fn column_sums<T: Element>(z: &[T], cols: usize) -> Vec<T> {
     let mut sums = vec![T::ZERO; cols];
     for row in z.chunks_exact(cols) {

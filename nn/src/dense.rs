@@ -6,7 +6,7 @@
 use crate::activation::Activation;
 use crate::conv::{add_row_vector, column_sums};
 use autograd::tensor::{MatMut, MatRef, gemm};
-use autograd::{CustomOp, Element, Error, Result, Saved, Tensor, Var, buffer};
+use autograd::{CustomOp, Element, Error, Result, Saved, Tensor, Var, buffer, simd};
 
 /// The dense layer as a [`CustomOp`]: inputs `a` `[N, In]`, `w` `[In, Out]`, optionally `b`
 /// `[Out]`, with an optional fused activation `σ`.
@@ -60,10 +60,16 @@ impl<T: Element> CustomOp<T> for DenseOp {
             MatRef::new(w.as_slice(), i, o)?,
             T::ONE,
         )?;
-        if let Some(b) = inputs.get(2) {
-            add_row_vector(&mut z, b.as_slice());
-        }
-        self.activation.apply(&mut z);
+        let activation = self.activation;
+        simd::dispatch(
+            #[inline(always)]
+            || {
+                if let Some(b) = inputs.get(2) {
+                    add_row_vector(&mut z, b.as_slice());
+                }
+                activation.apply(&mut z);
+            },
+        );
         self.dims = (n, i, o);
         saved.save(a.clone());
         saved.save(w.clone());
@@ -82,8 +88,11 @@ impl<T: Element> CustomOp<T> for DenseOp {
             dy.clone()
         } else {
             let mut dz = buffer::take_dirty::<T>(n * o);
-            self.activation
-                .backprop(saved.get(2).as_slice(), dy.as_slice(), &mut dz);
+            let (a, dy) = (saved.get(2).as_slice(), dy.as_slice());
+            simd::dispatch(
+                #[inline(always)]
+                || self.activation.backprop(a, dy, &mut dz),
+            );
             Tensor::from_vec(dz, &[n, o])?
         };
         let dz_mat = MatRef::new(dz.as_slice(), n, o)?;

@@ -14,7 +14,7 @@
 
 use crate::conv::ConvGeometry;
 use autograd::tensor::{MatMut, MatRef};
-use autograd::{Element, Result, buffer};
+use autograd::{Element, Result, buffer, simd};
 use std::ops::Range;
 
 /// How a buffer holds `B` (or `dB`).
@@ -134,6 +134,20 @@ pub fn im2col<T: Element>(x: &[T], g: &ConvGeometry, samples: Range<usize>, layo
 /// samples `samples`) back into the input position its slice read (`dZ_slice,ij += ...`),
 /// accumulating where slices overlap, and writes those samples' input gradient to `dx`.
 pub fn col2im<T: Element>(db: &[T], g: &ConvGeometry, samples: Range<usize>, layout: Layout, dx: &mut [T]) {
+    simd::dispatch(
+        #[inline(always)]
+        || col2im_kernel(db, g, samples, layout, dx),
+    )
+}
+
+#[inline(always)]
+fn col2im_kernel<T: Element>(
+    db: &[T],
+    g: &ConvGeometry,
+    samples: Range<usize>,
+    layout: Layout,
+    dx: &mut [T],
+) {
     let (c, per_sample, k) = (g.c_in, g.oh * g.ow, g.patch());
     let (in_len, rows) = (g.h * g.w * c, samples.len() * per_sample);
     let (ph, pw) = g.cfg.padding;

@@ -2,7 +2,7 @@
 //! global gradient norm. Each update follows PyTorch's `torch.optim` formulas, written out
 //! beside the code; the state is named after the parameters, so it survives checkpoints.
 
-use autograd::{Element, Error, Gradients, Param, Result, Tensor};
+use autograd::{Element, Error, Gradients, Param, Result, Tensor, simd};
 use std::collections::BTreeMap;
 
 /// An optimizer's state: the step count and its named buffers (`momentum.conv1.w`, ...).
@@ -260,17 +260,18 @@ impl<T: Element> Optimizer<T> for Adam<T> {
                 pv.iter_mut().for_each(|x| *x *= decay);
             }
             let l2 = t::<T>(if self.decoupled { 0.0 } else { wd });
-            for (((pi, &gi), mi), vi) in pv
-                .iter_mut()
-                .zip(grad.as_slice())
-                .zip(m.as_mut_slice())
-                .zip(v.as_mut_slice())
-            {
-                let g = gi + l2 * *pi;
-                *mi = b1t * *mi + one_b1 * g;
-                *vi = b2t * *vi + one_b2 * g * g;
-                *pi -= step_size * *mi / (vi.sqrt() / bias2_sqrt + eps);
-            }
+            let (ms, vs) = (m.as_mut_slice(), v.as_mut_slice());
+            simd::dispatch(
+                #[inline(always)]
+                || {
+                    for (((pi, &gi), mi), vi) in pv.iter_mut().zip(grad.as_slice()).zip(ms).zip(vs) {
+                        let g = gi + l2 * *pi;
+                        *mi = b1t * *mi + one_b1 * g;
+                        *vi = b2t * *vi + one_b2 * g * g;
+                        *pi -= step_size * *mi / (vi.sqrt() / bias2_sqrt + eps);
+                    }
+                },
+            );
             self.state.buffers.insert(format!("exp_avg.{name}"), m);
         }
         self.state.step = step;

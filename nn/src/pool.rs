@@ -7,7 +7,7 @@
 //! - Average pooling: `dA = dZ ⊗ M` with `M = 1/(f_H·f_W)` over the window (the Kronecker
 //!   product for non-overlapping windows; overlapping windows accumulate).
 
-use autograd::{CustomOp, Element, Error, Result, Saved, Tensor, Var, buffer, parallel};
+use autograd::{CustomOp, Element, Error, Result, Saved, Tensor, Var, buffer, parallel, simd};
 use rayon::prelude::*;
 
 /// Kernel `f`, stride `s` and padding `p` of a pooling layer, each `(along H, along W)`.
@@ -134,6 +134,7 @@ fn split_batch(elements: usize) -> bool {
 /// Max pooling's forward pass over one sample: the window maxima `y` and the mask, stored as
 /// the index within the sample's input of each output's argmax (the first maximum in
 /// row-major window order on ties). Padding is never the maximum.
+#[inline(always)]
 pub fn max_pool_mask<T: Element>(x: &[T], g: &PoolGeometry, y: &mut [T], argmax: &mut [u32]) {
     let c = g.c;
     for oh in 0..g.oh {
@@ -199,7 +200,10 @@ impl<T: Element> CustomOp<T> for MaxPool2dOp {
         let mut argmax = buffer::take_dirty::<u32>(g.n * out_len);
         let x = x.as_slice();
         let sample = |(n, (ys, ms)): (usize, (&mut [T], &mut [u32]))| {
-            max_pool_mask(&x[n * in_len..(n + 1) * in_len], &g, ys, ms)
+            simd::dispatch(
+                #[inline(always)]
+                || max_pool_mask(&x[n * in_len..(n + 1) * in_len], &g, ys, ms),
+            )
         };
         if split_batch(x.len()) {
             y.par_chunks_mut(out_len)
@@ -221,13 +225,20 @@ impl<T: Element> CustomOp<T> for MaxPool2dOp {
     fn backward(&self, _: &Saved<T>, dz: &Tensor<T>, _: &[bool]) -> Result<Vec<Option<Tensor<T>>>> {
         let g = self.geometry.expect("forward ran");
         let (in_len, out_len) = (g.h * g.w * g.c, g.oh * g.ow * g.c);
-        let mut da = buffer::take_zeroed::<T>(g.n * in_len);
+        let mut da = buffer::take_dirty::<T>(g.n * in_len);
         let dz = dz.as_slice();
         let sample = |(n, das): (usize, &mut [T])| {
             let range = n * out_len..(n + 1) * out_len;
-            for (&at, &d) in self.argmax[range.clone()].iter().zip(&dz[range]) {
-                das[at as usize] += d;
-            }
+            simd::dispatch(
+                #[inline(always)]
+                || {
+                    // Zeroed here, sample by sample, so the adds below hit cache.
+                    das.fill(T::ZERO);
+                    for (&at, &d) in self.argmax[range.clone()].iter().zip(&dz[range]) {
+                        das[at as usize] += d;
+                    }
+                },
+            )
         };
         if split_batch(da.len()) {
             da.par_chunks_mut(in_len).enumerate().for_each(sample);
@@ -293,22 +304,27 @@ impl<T: Element> CustomOp<T> for AvgPool2dOp {
         let x = inputs[0].as_slice();
         let mut y = buffer::take_zeroed::<T>(g.n * out_len);
         let sample = |(n, ys): (usize, &mut [T])| {
-            let xs = &x[n * in_len..(n + 1) * in_len];
-            for oh in 0..g.oh {
-                for ow in 0..g.ow {
-                    let out = &mut ys[(oh * g.ow + ow) * c..(oh * g.ow + ow + 1) * c];
-                    for ih in g.rows(oh) {
-                        for iw in g.cols(ow) {
-                            let at = (ih * g.w + iw) * c;
-                            for (v, &xv) in out.iter_mut().zip(&xs[at..at + c]) {
-                                *v += xv;
+            simd::dispatch(
+                #[inline(always)]
+                || {
+                    let xs = &x[n * in_len..(n + 1) * in_len];
+                    for oh in 0..g.oh {
+                        for ow in 0..g.ow {
+                            let out = &mut ys[(oh * g.ow + ow) * c..(oh * g.ow + ow + 1) * c];
+                            for ih in g.rows(oh) {
+                                for iw in g.cols(ow) {
+                                    let at = (ih * g.w + iw) * c;
+                                    for (v, &xv) in out.iter_mut().zip(&xs[at..at + c]) {
+                                        *v += xv;
+                                    }
+                                }
                             }
+                            let d = T::from_usize(self.divisor(&g, oh, ow));
+                            out.iter_mut().for_each(|v| *v /= d);
                         }
                     }
-                    let d = T::from_usize(self.divisor(&g, oh, ow));
-                    out.iter_mut().for_each(|v| *v /= d);
-                }
-            }
+                },
+            )
         };
         if split_batch(x.len()) {
             y.par_chunks_mut(out_len).enumerate().for_each(sample);
@@ -324,23 +340,29 @@ impl<T: Element> CustomOp<T> for AvgPool2dOp {
         let g = self.geometry.expect("forward ran");
         let (c, in_len, out_len) = (g.c, g.h * g.w * g.c, g.oh * g.ow * g.c);
         let dz = dz.as_slice();
-        let mut da = buffer::take_zeroed::<T>(g.n * in_len);
+        let mut da = buffer::take_dirty::<T>(g.n * in_len);
         let sample = |(n, das): (usize, &mut [T])| {
-            let dzs = &dz[n * out_len..(n + 1) * out_len];
-            for oh in 0..g.oh {
-                for ow in 0..g.ow {
-                    let gz = &dzs[(oh * g.ow + ow) * c..(oh * g.ow + ow + 1) * c];
-                    let m = T::ONE / T::from_usize(self.divisor(&g, oh, ow));
-                    for ih in g.rows(oh) {
-                        for iw in g.cols(ow) {
-                            let at = (ih * g.w + iw) * c;
-                            for (d, &gv) in das[at..at + c].iter_mut().zip(gz) {
-                                *d += gv * m;
+            das.fill(T::ZERO);
+            simd::dispatch(
+                #[inline(always)]
+                || {
+                    let dzs = &dz[n * out_len..(n + 1) * out_len];
+                    for oh in 0..g.oh {
+                        for ow in 0..g.ow {
+                            let gz = &dzs[(oh * g.ow + ow) * c..(oh * g.ow + ow + 1) * c];
+                            let m = T::ONE / T::from_usize(self.divisor(&g, oh, ow));
+                            for ih in g.rows(oh) {
+                                for iw in g.cols(ow) {
+                                    let at = (ih * g.w + iw) * c;
+                                    for (d, &gv) in das[at..at + c].iter_mut().zip(gz) {
+                                        *d += gv * m;
+                                    }
+                                }
                             }
                         }
                     }
-                }
-            }
+                },
+            )
         };
         if split_batch(da.len()) {
             da.par_chunks_mut(in_len).enumerate().for_each(sample);

@@ -54,9 +54,14 @@ impl<T: Element> Tensor<T> {
     /// A tensor of the same shape with `f` applied to every element.
     pub fn map(&self, f: impl Fn(T) -> T) -> Tensor<T> {
         let mut out = buffer::take_dirty(self.numel());
-        for (o, &x) in out.iter_mut().zip(self.as_slice()) {
-            *o = f(x);
-        }
+        crate::simd::dispatch(
+            #[inline(always)]
+            || {
+                for (o, &x) in out.iter_mut().zip(self.as_slice()) {
+                    *o = f(x);
+                }
+            },
+        );
         Tensor::from_parts(self.shape.clone(), out)
     }
 
@@ -72,9 +77,14 @@ impl<T: Element> Tensor<T> {
     pub fn zip_with(&self, other: &Tensor<T>, op: &str, f: impl Fn(T, T) -> T) -> Result<Tensor<T>> {
         if self.shape == other.shape {
             let mut out = buffer::take_dirty(self.numel());
-            for ((o, &a), &b) in out.iter_mut().zip(self.as_slice()).zip(other.as_slice()) {
-                *o = f(a, b);
-            }
+            crate::simd::dispatch(
+                #[inline(always)]
+                || {
+                    for ((o, &a), &b) in out.iter_mut().zip(self.as_slice()).zip(other.as_slice()) {
+                        *o = f(a, b);
+                    }
+                },
+            );
             return Ok(Tensor::from_parts(self.shape.clone(), out));
         }
         let out_shape = broadcast_shapes(op, &self.shape, &other.shape)?;

@@ -1,0 +1,437 @@
+#!/usr/bin/env python3
+"""Run tapegrad's benchmark suite and its PyTorch twin side by side; print one report.
+
+    python3 bench/compare.py [--rounds K] [--runs R] [--mnist-dir DIR] [--quick]
+                             [--markdown PATH]
+
+Builds the Rust suite once (`cargo bench --bench suite --no-run`), then alternates separate
+processes of the two sides so that both see the same machine (its speed drifts over minutes):
+
+* ops: K rounds at 2 threads, each round running the tapegrad suite and then
+  `bench/torch_suite.py`; each process reports per-row medians of R runs, and the figure per
+  row and side is the median over the rounds.
+* e2e (LeNet-5 training over one epoch): batch 16, 64, 256 x threads 1, 2; for each
+  configuration K alternating tapegrad / PyTorch processes; the figure is the median of
+  samples/s over the rounds and the maximum of peak RSS.
+
+Both sides follow one contract (see bench/README.md): same subcommands and arguments, one
+JSON object per line on stdout; other stdout lines are ignored. Every child gets
+OMP_NUM_THREADS, MKL_NUM_THREADS and RAYON_NUM_THREADS set to its thread count and a timeout.
+
+The report (Markdown, printed and optionally written to --markdown) holds the ops table, the
+e2e table, the 2-vs-1-thread scaling of each side, and the machine, versions, date and
+command. A child that fails has its stderr tail shown and its rows marked failed; the exit
+status is then 1. If the Rust suite does not build, the runner says so and exits 2. If torch
+cannot be imported, the PyTorch columns read n/a, the report says why, and that is no error.
+"""
+
+import argparse
+import datetime
+import json
+import math
+import os
+import platform
+import shlex
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+TORCH_SUITE = REPO / "bench" / "torch_suite.py"
+SIDES = ("tapegrad", "torch")
+OPS_THREADS = 2
+E2E_BATCHES = (16, 64, 256)
+E2E_THREADS = (1, 2)
+QUICK_SAMPLES = 10000
+STDERR_TAIL_LINES = 20
+
+
+def log(message):
+    """Progress and diagnostics go to stderr; the report goes to stdout."""
+    print(message, file=sys.stderr, flush=True)
+
+
+def tail(text, lines=STDERR_TAIL_LINES):
+    """The last `lines` lines of `text`, indented for display."""
+    kept = (text or "").rstrip().splitlines()[-lines:]
+    return "\n".join("    " + line for line in kept) or "    (no output)"
+
+
+def as_text(output):
+    """Captured output as text (a timeout hands back bytes or None)."""
+    if isinstance(output, bytes):
+        return output.decode(errors="replace")
+    return output or ""
+
+
+def build_rust_suite():
+    """Build the bench target once; return the path of its executable, or exit 2."""
+    command = ["cargo", "bench", "--bench", "suite", "--no-run"]
+    command.append("--message-format=json-render-diagnostics")  # diagnostics stay on stderr
+    log(f"building the Rust suite: {shlex.join(command)}")
+    proc = subprocess.run(command, cwd=REPO, capture_output=True, text=True)
+    executable = None
+    for message in json_lines(proc.stdout):
+        if message.get("reason") == "compiler-artifact" and message["target"]["name"] == "suite":
+            executable = message.get("executable") or executable
+    if proc.returncode != 0 or executable is None:
+        log(f"error: the Rust suite did not build (`{shlex.join(command)}`, exit {proc.returncode})")
+        log(tail(proc.stderr, 40))
+        sys.exit(2)
+    return executable
+
+
+def json_lines(stdout):
+    """The JSON objects among the lines of `stdout`; other lines are skipped."""
+    for line in stdout.splitlines():
+        line = line.strip()
+        if not line.startswith("{"):
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(obj, dict):
+            yield obj
+
+
+class Runner:
+    """Launches both sides' processes and keeps what they report."""
+
+    def __init__(self, rust_command, timeout):
+        self.commands = {"tapegrad": rust_command, "torch": [sys.executable, str(TORCH_SUITE)]}
+        self.timeout = timeout
+        # side -> row name -> list of result dicts, one per round that produced the row.
+        self.results = {side: {} for side in SIDES}
+        self.failures = {side: 0 for side in SIDES}
+        # Why the torch side gave no rows while exiting 0 (torch missing); None while it works.
+        self.torch_missing = None
+
+    def run(self, side, args, threads, label):
+        """Run one child of `side` and record its rows."""
+        if side == "torch" and self.torch_missing:
+            return
+        log(f"{label} ... (load average {os.getloadavg()[0]:.2f})")
+        env = dict(os.environ)
+        for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "RAYON_NUM_THREADS"):
+            env[var] = str(threads)
+        command = self.commands[side] + args
+        try:
+            proc = subprocess.run(
+                command, cwd=REPO, env=env, capture_output=True, text=True, timeout=self.timeout
+            )
+            stdout, stderr, problem = proc.stdout, proc.stderr, None
+            if proc.returncode != 0:
+                problem = f"exit status {proc.returncode}"
+        except subprocess.TimeoutExpired as timeout:
+            stdout, stderr = as_text(timeout.stdout), as_text(timeout.stderr)
+            problem = f"timed out after {self.timeout} s"
+        rows = [row for row in json_lines(stdout) if "name" in row]
+        if problem is None and not rows:
+            if side == "torch":
+                self.torch_missing = stderr.strip() or "the PyTorch side printed no rows"
+                log(f"{label}: PyTorch gave no rows; its columns read n/a:\n{tail(stderr)}")
+                return
+            problem = "no JSON rows on stdout"
+        if problem:
+            self.failures[side] += 1
+            log(f"{label}: FAILED ({problem}): {shlex.join(command)}")
+            log(f"  stderr tail:\n{tail(stderr)}")
+        for row in rows:
+            self.results[side].setdefault(row["name"], []).append(row)
+            if "samples_per_sec" in row:
+                log(
+                    f"{label}: {cell(row['samples_per_sec'], '.0f')} samples/s, "
+                    f"peak RSS {cell(row.get('peak_rss_mb'), '.0f')} MiB, "
+                    f"final loss {cell(row.get('final_loss'), '.4f')}"
+                )
+        if rows and "samples_per_sec" not in rows[0]:
+            log(f"{label}: {len(rows)} rows")
+
+    def values(self, side, name, key):
+        """Every round's `key` for one row and side (rows without a number there are skipped)."""
+        return [r[key] for r in self.results[side].get(name, []) if is_number(r.get(key))]
+
+
+def run_ops(runner, rounds, runs):
+    """K rounds of the ops suite, tapegrad then PyTorch in each; returns the row names."""
+    args = ["ops", "--threads", str(OPS_THREADS), "--runs", str(runs)]
+    for k in range(1, rounds + 1):
+        for side in SIDES:
+            runner.run(side, args, OPS_THREADS, f"[ops round {k}/{rounds}] {side}")
+    # Only ops rows are recorded so far; tapegrad's order first, then rows only PyTorch has.
+    return list(dict.fromkeys(name for side in SIDES for name in runner.results[side]))
+
+
+def e2e_name(batch, threads):
+    """The e2e row name both sides print for one configuration."""
+    return f"lenet5_train_b{batch}_t{threads}"
+
+
+def run_e2e(runner, rounds, mnist_dir, samples):
+    """Every e2e configuration, K alternating tapegrad / PyTorch processes each."""
+    for batch in E2E_BATCHES:
+        for threads in E2E_THREADS:
+            args = ["e2e", "--threads", str(threads), "--batch", str(batch)]
+            if mnist_dir:
+                args += ["--mnist-dir", mnist_dir]
+            if samples:
+                args += ["--samples", str(samples)]
+            for k in range(1, rounds + 1):
+                for side in SIDES:
+                    label = f"[{e2e_name(batch, threads)} round {k}/{rounds}] {side}"
+                    runner.run(side, args, threads, label)
+
+
+# ---------------------------------------------------------------------------------------------
+# report
+
+
+def median_or_none(values):
+    """The median, or None for no values."""
+    return statistics.median(values) if values else None
+
+
+def is_number(value):
+    """A finite int or float (JSON rows may carry null, NaN or garbage)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def cell(value, fmt):
+    """A formatted number, or a dash where there is none."""
+    return format(value, fmt) if is_number(value) else "—"
+
+
+def ratio_cell(num, den, suffix=""):
+    """num / den to two decimals, or n/a where either is missing."""
+    return "n/a" if num is None or den is None or den == 0 else f"{num / den:.2f}{suffix}"
+
+
+def side_cell(runner, side, value, fmt):
+    """A side's figure, or why it is missing: n/a (torch missing), failed, or a dash."""
+    if value is not None:
+        return format(value, fmt)
+    if side == "torch" and runner.torch_missing:
+        return "n/a"
+    return "failed" if runner.failures[side] else "—"
+
+
+def table(header, rows):
+    """A Markdown table."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def ops_table(runner, names):
+    """The ops rows: each side's median time and GFLOP/s, and the time ratio."""
+    rows = []
+    for name in names:
+        ms = {s: median_or_none(runner.values(s, name, "median_ms")) for s in SIDES}
+        gf = {s: median_or_none(runner.values(s, name, "gflops")) for s in SIDES}
+        rows.append(
+            [f"`{name}`"]
+            + [side_cell(runner, s, ms[s], ".3f") for s in SIDES]
+            + [ratio_cell(ms["tapegrad"], ms["torch"])]
+            + [cell(gf[s], ".1f") if ms[s] is not None else "" for s in SIDES]
+        )
+    header = [
+        "row",
+        "tapegrad ms",
+        "PyTorch ms",
+        "ratio (tapegrad/PyTorch time, lower is better)",
+        "tapegrad GFLOP/s",
+        "PyTorch GFLOP/s",
+    ]
+    return table(header, rows)
+
+
+def e2e_figures(runner, side, batch, threads):
+    """Median samples/s and maximum peak RSS of one side and configuration."""
+    name = e2e_name(batch, threads)
+    rss = runner.values(side, name, "peak_rss_mb")
+    return median_or_none(runner.values(side, name, "samples_per_sec")), max(rss, default=None)
+
+
+def e2e_tables(runner):
+    """The e2e rows (throughput, peak RSS, ratios) and each side's 2-vs-1-thread scaling."""
+    rows, scaling = [], []
+    for batch in E2E_BATCHES:
+        per_threads = {}
+        for threads in E2E_THREADS:
+            fig = {s: e2e_figures(runner, s, batch, threads) for s in SIDES}
+            per_threads[threads] = fig
+            (t_sps, t_rss), (p_sps, p_rss) = fig["tapegrad"], fig["torch"]
+            rows.append(
+                [
+                    f"`{e2e_name(batch, threads)}`",
+                    side_cell(runner, "tapegrad", t_sps, ".0f"),
+                    side_cell(runner, "torch", p_sps, ".0f"),
+                    ratio_cell(t_sps, p_sps),
+                    side_cell(runner, "tapegrad", t_rss, ".0f"),
+                    side_cell(runner, "torch", p_rss, ".0f"),
+                    ratio_cell(t_rss, p_rss),
+                ]
+            )
+        one, two = per_threads[1], per_threads[2]
+        scaling.append(
+            [f"batch {batch}"] + [ratio_cell(two[s][0], one[s][0], "×") for s in SIDES]
+        )
+    header = [
+        "row",
+        "tapegrad samples/s",
+        "PyTorch samples/s",
+        "speedup (tapegrad/PyTorch)",
+        "tapegrad peak RSS MiB",
+        "PyTorch peak RSS MiB",
+        "RSS ratio",
+    ]
+    scaling_header = ["2 threads vs 1 thread (samples/s ratio)", "tapegrad", "PyTorch"]
+    return table(header, rows), table(scaling_header, scaling)
+
+
+def cpu_model():
+    """The CPU's model name from /proc/cpuinfo."""
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor() or "unknown CPU"
+
+
+def command_version(what, command):
+    """The last line a version command prints, or that `what` is unavailable."""
+    try:
+        proc = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    except (OSError, subprocess.TimeoutExpired):
+        return f"{what} unavailable"
+    out = proc.stdout.strip().splitlines()
+    return out[-1] if proc.returncode == 0 and out else f"{what} unavailable"
+
+
+def report(runner, names, args, rounds, runs, samples, load_before):
+    """The whole report in Markdown: where and how it was measured, then the tables."""
+    torch_version = command_version(
+        "torch", [sys.executable, "-c", "import torch; print('torch', torch.__version__)"]
+    )
+    data = "random MNIST-shaped data"
+    if args.mnist_dir:
+        data = f"MNIST training set from `{args.mnist_dir}`"
+    epoch = f"first {samples} samples" if samples else "60000 samples"
+    load_after = os.getloadavg()
+    parts = [
+        "## tapegrad vs PyTorch on the CPU",
+        "",
+        f"- Machine: {cpu_model()}, {os.cpu_count()} logical cores; "
+        f"load average (1 min) {load_before:.2f} before, {load_after[0]:.2f} after",
+        f"- Versions: {command_version('rustc', ['rustc', '--version'])}; {torch_version}; "
+        f"Python {platform.python_version()}",
+        f"- Date: {datetime.datetime.now().astimezone().isoformat(timespec='seconds')}",
+        f"- Command: `{shlex.join(['python3', 'bench/compare.py'] + sys.argv[1:])}`",
+        f"- Method: separate processes, tapegrad then PyTorch in each of {rounds} round(s); "
+        f"ops: median of {runs} runs per process at {OPS_THREADS} threads, then median over "
+        f"rounds; e2e: one epoch ({epoch}, {data}), median samples/s over rounds, "
+        "maximum peak RSS (VmHWM).",
+    ]
+    if load_before > (os.cpu_count() or 1) - OPS_THREADS + 0.5:
+        parts.append(
+            f"- **The machine was busy** (load average {load_before:.2f} at the start): other "
+            "processes preempt the worker threads, so multi-threaded figures are unreliable."
+        )
+    if runner.torch_missing:
+        parts.append(f"- **PyTorch columns are n/a**: {runner.torch_missing.splitlines()[-1]}")
+    if any(runner.failures.values()):
+        failed = ", ".join(f"{s}: {n}" for s, n in runner.failures.items() if n)
+        parts.append(f"- **Failed child processes** ({failed}); see the runner's stderr.")
+    e2e, scaling = e2e_tables(runner)
+    parts += [
+        "",
+        f"### Ops (f32, {OPS_THREADS} threads)",
+        "",
+        ops_table(runner, names),
+        "",
+        "### LeNet-5 training throughput (Adam, one epoch)",
+        "",
+        e2e,
+        "",
+        scaling,
+        "",
+    ]
+    return "\n".join(parts)
+
+
+def parse_args():
+    """The runner's command line."""
+    parser = argparse.ArgumentParser(
+        description="Run tapegrad's benchmark suite and PyTorch's side by side; print one report.",
+    )
+    parser.add_argument(
+        "--rounds",
+        metavar="K",
+        type=int,
+        help="alternations of the two sides (default 3, 1 with --quick)",
+    )
+    parser.add_argument(
+        "--runs", metavar="R", type=int, help="timed runs per ops row (default and minimum 20)"
+    )
+    parser.add_argument(
+        "--mnist-dir",
+        metavar="DIR",
+        help="folder with MNIST's gzipped training IDX files (default: random data)",
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help=f"one round, e2e on the first {QUICK_SAMPLES} samples only",
+    )
+    parser.add_argument(
+        "--markdown", metavar="PATH", help="also write the report to this Markdown file"
+    )
+    parser.add_argument(
+        "--rust-bin",
+        metavar="PATH",
+        help="run this prebuilt tapegrad suite executable instead of building `benches/suite.rs`",
+    )
+    parser.add_argument(
+        "--timeout",
+        metavar="S",
+        type=int,
+        default=900,
+        help="seconds before a child process is killed (default 900)",
+    )
+    args = parser.parse_args()
+    if args.rounds is not None and args.rounds < 1:
+        parser.error("--rounds must be at least 1")
+    if args.runs is not None and args.runs < 20:
+        parser.error("--runs must be at least 20")
+    return args
+
+
+def main():
+    args = parse_args()
+    rounds = args.rounds or (1 if args.quick else 3)
+    runs = args.runs or 20
+    samples = QUICK_SAMPLES if args.quick else None
+    if args.mnist_dir:  # the children run in the repository root
+        args.mnist_dir = str(Path(args.mnist_dir).resolve())
+    load_before = os.getloadavg()[0]
+
+    if args.rust_bin:
+        rust_command = [str(Path(args.rust_bin).resolve())]
+    else:
+        rust_command = [build_rust_suite()]
+    runner = Runner(rust_command, args.timeout)
+    names = run_ops(runner, rounds, runs)
+    run_e2e(runner, rounds, args.mnist_dir, samples)
+
+    text = report(runner, names, args, rounds, runs, samples, load_before)
+    print(text)
+    if args.markdown:
+        Path(args.markdown).write_text(text)
+        log(f"report written to {args.markdown}")
+    if any(runner.failures.values()):
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
