@@ -131,6 +131,13 @@ where
     }
 }
 
+/// Whether either row of a workload passes the filter (so its inputs are worth making).
+fn wanted(a: &Args, name: &str) -> bool {
+    a.filter.as_ref().is_none_or(|f| {
+        format!("{name}_fwd").contains(f.as_str()) || format!("{name}_fwdbwd").contains(f.as_str())
+    })
+}
+
 fn ops(a: &Args) {
     let mut rng = StdRng::seed_from_u64(0);
     for (n, h, ci, co, k, p) in [
@@ -141,6 +148,9 @@ fn ops(a: &Args) {
         (32, 32, 64, 64, 3, 1),
     ] {
         let name = format!("conv2d_{n}_{h}x{h}_{ci}to{co}_k{k}p{p}");
+        if !wanted(a, &name) {
+            continue;
+        }
         let o = h + 2 * p - k + 1;
         let flops = 2.0 * (n * o * o * co * ci * k * k) as f64;
         let inputs = [
@@ -155,6 +165,9 @@ fn ops(a: &Args) {
     }
     for (n, h, c) in [(64, 28, 6), (64, 24, 64)] {
         let name = format!("maxpool2x2_{n}_{h}x{h}x{c}");
+        if !wanted(a, &name) {
+            continue;
+        }
         let inputs = [randn(&[n, h, h, c], 1.0, &mut rng)];
         bench_op(a, &name, &inputs, None, |v| {
             max_pool2d(&v[0], Pool2dConfig::new(2)).unwrap()
@@ -162,6 +175,9 @@ fn ops(a: &Args) {
     }
     for (n, i, o) in [(64, 400, 120), (64, 9216, 128)] {
         let name = format!("dense_{n}x{i}x{o}");
+        if !wanted(a, &name) {
+            continue;
+        }
         let inputs = [
             randn(&[n, i], 1.0, &mut rng),
             randn(&[i, o], 1.0 / (i as f32).sqrt(), &mut rng),

@@ -33,8 +33,10 @@ pub fn in_parallel_region() -> bool {
 /// How a GEMM of this size should be split.
 pub(crate) fn gemm_parallelism(m: usize, n: usize, k: usize) -> Parallelism {
     let threads = num_threads();
-    // Below ~64k multiply-adds the hand-off costs more than it saves.
-    if threads <= 1 || in_parallel_region() || m * n * k < 65_536 {
+    // The `gemm` crate splits the output between threads: below ~32k outputs or ~4M
+    // multiply-adds the hand-off costs more than it saves (measured on 2 cores: 64x120x400
+    // ran slower on 2 threads than on 1).
+    if threads <= 1 || in_parallel_region() || m * n < 1 << 15 || m * n * k < 1 << 22 {
         Parallelism::None
     } else {
         Parallelism::Rayon(threads)

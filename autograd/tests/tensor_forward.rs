@@ -249,3 +249,48 @@ fn softmax_rows_are_distributions() {
         }
     }
 }
+
+/// A small output over a long inner dimension is split along `k` into partial products:
+/// the result must still be the product (checked against the triple loop), with and without
+/// accumulation and through transposed views.
+#[test]
+fn long_inner_dimension_products() {
+    use autograd::tensor::{MatMut, MatRef, gemm};
+    let (m, n, k) = (32, 33, 4100);
+    let a: Vec<f64> = (0..m * k)
+        .map(|i| ((i * 7919) % 1000) as f64 / 500.0 - 1.0)
+        .collect();
+    let b: Vec<f64> = (0..k * n)
+        .map(|i| ((i * 104_729) % 1000) as f64 / 500.0 - 1.0)
+        .collect();
+    let naive = |i: usize, j: usize| (0..k).map(|p| a[i * k + p] * b[p * n + j]).sum::<f64>();
+    let mut c = vec![1.0; m * n];
+    gemm(
+        MatMut::new(&mut c, m, n).unwrap(),
+        true,
+        MatRef::new(&a, m, k).unwrap(),
+        MatRef::new(&b, k, n).unwrap(),
+        2.0,
+    )
+    .unwrap();
+    for i in 0..m {
+        for j in 0..n {
+            let want = 1.0 + 2.0 * naive(i, j);
+            assert!(
+                (c[i * n + j] - want).abs() < 1e-9 * (1.0 + want.abs()),
+                "({i},{j}): {} vs {want}",
+                c[i * n + j]
+            );
+        }
+    }
+    // The same through the tensor API with the left operand stored transposed.
+    let at = Tensor::from_fn(&[k, m], |q| a[(q % m) * k + q / m]);
+    let got = at
+        .matmul_t(&Tensor::from_vec(b.clone(), &[k, n]).unwrap(), true, false)
+        .unwrap();
+    for i in 0..m {
+        for j in 0..n {
+            assert!((got.get(&[i, j]).unwrap() - naive(i, j)).abs() < 1e-9 * (1.0 + naive(i, j).abs()));
+        }
+    }
+}

@@ -156,10 +156,10 @@ pub fn max_pool_mask<T: Element>(x: &[T], g: &PoolGeometry, y: &mut [T], argmax:
                     {
                         // A NaN wins and stays, as in PyTorch (`v != v` is NaN).
                         #[allow(clippy::eq_op)]
-                        if v > *yv || v != v {
-                            *yv = v;
-                            *m = (at + ch) as u32;
-                        }
+                        // The comparison is a coin flip for real data: select without a branch.
+                        let take = v > *yv || v != v;
+                        *yv = std::hint::select_unpredictable(take, v, *yv);
+                        *m = std::hint::select_unpredictable(take, (at + ch) as u32, *m);
                     }
                 }
             }

@@ -324,7 +324,7 @@ impl<T: Element> Tensor<T> {
 }
 
 fn gather_width(op: &str, shape: &[usize], others: usize, index_len: usize) -> Result<usize> {
-    if others == 0 || index_len % others != 0 {
+    if others == 0 || !index_len.is_multiple_of(others) {
         return Err(Error::invalid(
             op,
             shape,

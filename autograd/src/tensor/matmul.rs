@@ -8,6 +8,7 @@ use crate::element::Element;
 use crate::error::{Error, Result};
 use crate::parallel;
 use crate::shape::{self, Shape, broadcast_shapes, broadcast_strides};
+use ::gemm::Parallelism;
 
 /// A read-only matrix view of a slice: `rows x cols`, element `(i, j)` at
 /// `i * row_stride + j * col_stride`. Transposing a view is free.
@@ -160,14 +161,30 @@ pub fn gemm<T: Element>(
         }
         return Ok(());
     }
-    let par = parallel::gemm_parallelism(m, n, k);
-    // SAFETY: every view was checked at construction to stay inside its slice, the shapes
-    // agree (checked above), and `dst` is a unique borrow, so it cannot alias `a` or `b`.
+    if split_k(m, n, k) {
+        return gemm_split_k(dst, accumulate, a, b, scale);
+    }
+    gemm_raw(dst, accumulate, a, b, scale, parallel::gemm_parallelism(m, n, k));
+    Ok(())
+}
+
+/// The `gemm` crate's product on checked, non-empty views.
+fn gemm_raw<T: Element>(
+    dst: MatMut<'_, T>,
+    accumulate: bool,
+    a: MatRef<'_, T>,
+    b: MatRef<'_, T>,
+    scale: T,
+    par: Parallelism,
+) {
+    // SAFETY: every view was checked at construction to stay inside its slice, the caller
+    // checked that the shapes agree, and `dst` is a unique borrow, so it cannot alias `a` or
+    // `b`.
     unsafe {
         ::gemm::gemm(
-            m,
-            n,
-            k,
+            a.rows,
+            b.cols,
+            a.cols,
             dst.data.as_mut_ptr(),
             dst.col_stride as isize,
             dst.row_stride as isize,
@@ -185,6 +202,71 @@ pub fn gemm<T: Element>(
             false,
             par,
         );
+    }
+}
+
+/// How many parts a long inner dimension is split into (see [`split_k`]). Fixed, not taken
+/// from the thread count, so results are bitwise the same on any number of threads.
+const K_PARTS: usize = 4;
+
+/// Whether a product is a small output over a long inner dimension (`64 x 128` over 9216,
+/// say): the `gemm` crate splits only the output between threads, so such a product would run
+/// on one thread; it is split along `k` instead, into partial products summed in order.
+fn split_k(m: usize, n: usize, k: usize) -> bool {
+    m * n < 1 << 15 && k >= 4096 && m * n * k >= 1 << 22
+}
+
+/// `dst = (accumulate ? dst : 0) + scale · Σ_parts a[:, part] · b[part, :]`, the parts of `k`
+/// computed in parallel into separate buffers and summed in order.
+fn gemm_split_k<T: Element>(
+    dst: MatMut<'_, T>,
+    accumulate: bool,
+    a: MatRef<'_, T>,
+    b: MatRef<'_, T>,
+    scale: T,
+) -> Result<()> {
+    use rayon::prelude::*;
+    let (m, n, k) = (a.rows, b.cols, a.cols);
+    let part = k.div_ceil(K_PARTS);
+    let partials: Vec<Vec<T>> = (0..K_PARTS)
+        .into_par_iter()
+        .map(|p| {
+            let (lo, hi) = (p * part, ((p + 1) * part).min(k));
+            let mut out = buffer::take_dirty::<T>(m * n);
+            let sub_a = MatRef {
+                data: &a.data[lo * a.col_stride..],
+                cols: hi - lo,
+                ..a
+            };
+            let sub_b = MatRef {
+                data: &b.data[lo * b.row_stride..],
+                rows: hi - lo,
+                ..b
+            };
+            let out_view = MatMut {
+                data: &mut out[..],
+                rows: m,
+                cols: n,
+                row_stride: n,
+                col_stride: 1,
+            };
+            gemm_raw(out_view, false, sub_a, sub_b, T::ONE, Parallelism::None);
+            out
+        })
+        .collect();
+    for i in 0..m {
+        for j in 0..n {
+            let total = partials.iter().fold(T::ZERO, |acc, p| acc + p[i * n + j]);
+            let d = &mut dst.data[i * dst.row_stride + j * dst.col_stride];
+            *d = if accumulate {
+                *d + scale * total
+            } else {
+                scale * total
+            };
+        }
+    }
+    for p in partials {
+        buffer::recycle(p);
     }
     Ok(())
 }

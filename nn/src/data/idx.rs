@@ -667,16 +667,16 @@ fn read_checked(path: &Path, kind: Kind) -> Result<(Vec<usize>, Vec<u8>, u64, bo
         }));
     }
     let ndims = magic[3];
-    if let Some(expected) = kind.ndims() {
-        if ndims != expected {
-            return Err(IdxError::WrongDimensionCount {
-                path: owned(),
-                uncompressed,
-                magic: found,
-                found: ndims,
-                expected,
-            });
-        }
+    if let Some(expected) = kind.ndims()
+        && ndims != expected
+    {
+        return Err(IdxError::WrongDimensionCount {
+            path: owned(),
+            uncompressed,
+            magic: found,
+            found: ndims,
+            expected,
+        });
     }
 
     // The dimensions: at most 255 of them, so this buffer is small whatever the file says.
