@@ -84,6 +84,9 @@ pub trait Element:
     fn min(self, other: Self) -> Self;
     /// Whether the value is neither infinite nor NaN.
     fn is_finite(self) -> bool;
+    /// `self · a + b` with one rounding (a fused multiply-add instruction where the code is
+    /// compiled for a CPU that has one, a slow library call elsewhere).
+    fn mul_add(self, a: Self, b: Self) -> Self;
 }
 
 macro_rules! impl_element {
@@ -136,6 +139,10 @@ macro_rules! impl_element {
             #[inline]
             fn is_finite(self) -> bool {
                 <$t>::is_finite(self)
+            }
+            #[inline(always)]
+            fn mul_add(self, a: Self, b: Self) -> Self {
+                <$t>::mul_add(self, a, b)
             }
         }
     };

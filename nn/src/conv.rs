@@ -21,6 +21,8 @@
 //! transposes are needed anywhere.
 
 use crate::activation::Activation;
+use crate::direct_conv::DirectKernel;
+
 use crate::im2col::{Layout, col2im, im2col};
 use autograd::tensor::{MatMut, MatRef, gemm};
 use autograd::{CustomOp, Element, Error, Result, Saved, Tensor, Var, buffer, parallel, simd};
@@ -267,10 +269,24 @@ impl<T: Element> CustomOp<T> for Conv2dOp {
         let (k, c_out, rows) = (g.patch(), g.c_out, g.oh * g.ow);
         let activation = self.activation;
         let layout = Layout::for_geometry(&g);
+        // Few kernels: the direct kernel (which adds the bias itself); otherwise im2col + GEMM.
+        let direct = if g.is_pointwise() {
+            None
+        } else {
+            DirectKernel::new(w.as_slice(), bias, &g)
+        };
         let mut z = buffer::take_dirty::<T>(g.rows() * c_out);
         let results = over_chunks(&g, &mut z, rows * c_out, |samples, z_part| -> Result<()> {
             let m = samples.len() * rows;
             let w_t = MatRef::new(w.as_slice(), c_out, k)?.t();
+            if let Some(direct) = &direct {
+                direct.forward(x.as_slice(), &g, samples, z_part);
+                simd::dispatch(
+                    #[inline(always)]
+                    || activation.apply(z_part),
+                );
+                return Ok(());
+            }
             let z_mat = MatMut::new(z_part, m, c_out)?;
             if g.is_pointwise() {
                 let x_rows = &x.as_slice()[samples.start * rows * k..samples.end * rows * k];
@@ -313,6 +329,13 @@ impl<T: Element> CustomOp<T> for Conv2dOp {
         let a = (self.activation != Activation::Identity).then(|| saved.get(2));
         let (need_x, need_w, need_b) = (needs[0], needs[1], needs.get(2) == Some(&true));
         let layout = Layout::for_geometry(&g);
+        // Few kernels: dW by the direct kernel (no im2col), which reads dZ with some slack.
+        let direct = if g.is_pointwise() || !need_w {
+            None
+        } else {
+            DirectKernel::new(w.as_slice(), None, &g)
+        };
+        let slack = direct.as_ref().map_or(0, DirectKernel::slack);
         // The input gradient, written chunk by chunk (left empty when not needed).
         let mut dx = buffer::take_dirty::<T>(if need_x { x.numel() } else { 0 });
         let per_sample = g.h * g.w * g.c_in;
@@ -327,13 +350,19 @@ impl<T: Element> CustomOp<T> for Conv2dOp {
                 let mut dz_own = Vec::new();
                 let dz_rows: &[T] = match a {
                     Some(a) => {
-                        dz_own = buffer::take_dirty(span.len());
+                        dz_own = buffer::take_dirty(span.len() + slack);
+                        let dz = &mut dz_own[..span.len()];
                         let (a, da) = (&a.as_slice()[span.clone()], &da.as_slice()[span]);
                         simd::dispatch(
                             #[inline(always)]
-                            || self.activation.backprop(a, da, &mut dz_own),
+                            || self.activation.backprop(a, da, dz),
                         );
-                        &dz_own
+                        &dz_own[..m * c_out]
+                    }
+                    None if slack > 0 => {
+                        dz_own = buffer::take_zeroed(span.len() + slack);
+                        dz_own[..span.len()].copy_from_slice(&da.as_slice()[span]);
+                        &dz_own[..m * c_out]
                     }
                     None => &da.as_slice()[span],
                 };
@@ -343,7 +372,9 @@ impl<T: Element> CustomOp<T> for Conv2dOp {
                     // Kernel: dW_c = Σ_ij dZ_ijc · B_ij, i.e. dW = dZᵀ · B.
                     dw = buffer::take_dirty(c_out * k);
                     let dw_mat = MatMut::new(&mut dw, c_out, k)?;
-                    if g.is_pointwise() {
+                    if let Some(direct) = &direct {
+                        direct.weight_grad(x.as_slice(), &g, samples.clone(), &dz_own, &mut dw);
+                    } else if g.is_pointwise() {
                         let x_rows = &x.as_slice()[samples.start * rows * k..samples.end * rows * k];
                         gemm(dw_mat, false, dz_mat.t(), MatRef::new(x_rows, m, k)?, T::ONE)?;
                     } else {

@@ -60,7 +60,7 @@ fn padded(g: &ConvGeometry) -> (usize, usize) {
 
 /// One sample's input inside its zero padding, so that every tap of every window reads
 /// inside the buffer.
-fn pad_sample<T: Element>(x: &[T], g: &ConvGeometry, xp: &mut [T]) {
+pub(crate) fn pad_sample<T: Element>(x: &[T], g: &ConvGeometry, xp: &mut [T]) {
     let (ph, pw, c) = (g.cfg.padding.0, g.cfg.padding.1, g.c_in);
     let wp = padded(g).1;
     if ph > 0 || pw > 0 {

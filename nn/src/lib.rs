@@ -24,6 +24,7 @@ pub mod composite;
 pub mod conv;
 pub mod data;
 pub mod dense;
+pub mod direct_conv;
 pub mod im2col;
 pub mod init;
 pub mod layers;

@@ -1,0 +1,434 @@
+//! The forward pass of a convolution with few output channels, computed directly.
+//!
+//! With `C_out <= 32` the GEMM of the im2col formulation has a tiny dimension (LeNet's 6 or 16
+//! kernels), which matrix kernels handle poorly, and building `B` costs as much as the
+//! arithmetic. Here each output position's `C_out` values are one short vector `Z_ij`, and the
+//! lecture's forward rule `Z_ij = b + Σ_{kh,kw,ci} B_ij[kh,kw,ci] · W[·,kh,kw,ci]` is
+//! accumulated tap by tap straight from the zero-padded input, for several output positions
+//! at a time so that their vectors stay in registers.
+//!
+//! The kernel is written with AVX2 / AVX-512 vector instructions for `f32` (what training
+//! uses). Other element types and CPUs without AVX2 use the im2col + GEMM path, which the
+//! caller falls back to when [`DirectKernel::new`] returns `None`.
+
+use crate::conv::ConvGeometry;
+use crate::im2col::pad_sample;
+use autograd::{Element, buffer, simd};
+use std::any::TypeId;
+use std::ops::Range;
+
+/// The widest `C_out` the direct kernel handles.
+pub const MAX_DIRECT_CHANNELS: usize = 32;
+
+/// A kernel laid out for the direct forward pass (`f32` only).
+pub struct DirectKernel {
+    /// `W` transposed to `[K, L]`: row `j` holds tap `j` of every kernel, zero-padded to `L`
+    /// lanes.
+    wt: Vec<f32>,
+    /// The bias, zero-padded to `L` lanes.
+    bias: Vec<f32>,
+    /// The offset of each tap `(kh, kw, ci)` from its window's corner in the padded sample.
+    taps: Vec<usize>,
+    /// One more than the largest tap offset.
+    span: usize,
+    /// The lane count: `C_out` rounded up to 8, 16 or 32.
+    lanes: usize,
+}
+
+/// The slice as `f32` if `T` is `f32`.
+fn as_f32<T: Element>(v: &[T]) -> Option<&[f32]> {
+    // SAFETY: T is f32 (same type, checked by TypeId), so the cast is the identity.
+    (TypeId::of::<T>() == TypeId::of::<f32>())
+        .then(|| unsafe { std::slice::from_raw_parts(v.as_ptr().cast(), v.len()) })
+}
+
+/// The mutable slice as `f32` if `T` is `f32`.
+fn as_f32_mut<T: Element>(v: &mut [T]) -> Option<&mut [f32]> {
+    // SAFETY: as in `as_f32`.
+    (TypeId::of::<T>() == TypeId::of::<f32>())
+        .then(|| unsafe { std::slice::from_raw_parts_mut(v.as_mut_ptr().cast(), v.len()) })
+}
+
+impl DirectKernel {
+    /// Lays out `w` (`[C_out, K]`) and `b` for `g`; `None` when the direct kernel does not
+    /// apply (not `f32`, more than 32 kernels, or a CPU without AVX2).
+    pub fn new<T: Element>(w: &[T], b: Option<&[T]>, g: &ConvGeometry) -> Option<Self> {
+        let w = as_f32(w)?;
+        if simd::level() == simd::Level::Baseline {
+            return None;
+        }
+        let lanes = match g.c_out {
+            1..=8 => 8,
+            9..=16 => 16,
+            17..=MAX_DIRECT_CHANNELS => 32,
+            _ => return None,
+        };
+        let k = g.patch();
+        let mut wt = vec![0.0; k * lanes];
+        for co in 0..g.c_out {
+            for j in 0..k {
+                wt[j * lanes + co] = w[co * k + j];
+            }
+        }
+        let mut bias = vec![0.0; lanes];
+        if let Some(b) = b {
+            bias[..g.c_out].copy_from_slice(as_f32(b)?);
+        }
+        let (c, wp, d) = (g.c_in, g.w + 2 * g.cfg.padding.1, g.cfg.dilation);
+        let taps: Vec<usize> = (0..g.kh)
+            .flat_map(|kh| {
+                (0..g.kw).flat_map(move |kw| (0..c).map(move |ci| (kh * d.0 * wp + kw * d.1) * c + ci))
+            })
+            .collect();
+        let span = taps.iter().max().map_or(0, |t| t + 1);
+        Some(DirectKernel {
+            wt,
+            bias,
+            taps,
+            span,
+            lanes,
+        })
+    }
+
+    /// `Z = x * W + b` for the samples `samples` of `x`, written to `z` (their `[OH, OW, C_out]`
+    /// outputs, one after another).
+    pub fn forward<T: Element>(&self, x: &[T], g: &ConvGeometry, samples: Range<usize>, z: &mut [T]) {
+        let (x, z) = (
+            as_f32(x).expect("checked in new"),
+            as_f32_mut(z).expect("checked in new"),
+        );
+        let (in_len, out_len) = (g.h * g.w * g.c_in, g.oh * g.ow * g.c_out);
+        let mut xp =
+            buffer::take_dirty::<f32>((g.h + 2 * g.cfg.padding.0) * (g.w + 2 * g.cfg.padding.1) * g.c_in);
+        for (local, n) in samples.enumerate() {
+            pad_sample(&x[n * in_len..(n + 1) * in_len], g, &mut xp);
+            self.sample(&xp, g, &mut z[local * out_len..(local + 1) * out_len]);
+        }
+        buffer::recycle(xp);
+    }
+
+    /// The kernel rule `dW_c = Σ_ij dZ_ijc · B_ij` over the samples `samples`, with `dz`
+    /// their `[positions, C_out]` gradient followed by at least `lanes` values of slack (see
+    /// [`DirectKernel::slack`]). Writes `dw` (`[C_out, K]`).
+    pub fn weight_grad<T: Element>(
+        &self,
+        x: &[T],
+        g: &ConvGeometry,
+        samples: Range<usize>,
+        dz: &[T],
+        dw: &mut [T],
+    ) {
+        let (x, dz) = (
+            as_f32(x).expect("checked in new"),
+            as_f32(dz).expect("checked in new"),
+        );
+        let dw = as_f32_mut(dw).expect("checked in new");
+        let (in_len, out_len, k) = (g.h * g.w * g.c_in, g.oh * g.ow * g.c_out, g.patch());
+        assert!(dz.len() >= samples.len() * out_len + self.lanes && dw.len() == g.c_out * k);
+        let mut xp =
+            buffer::take_dirty::<f32>((g.h + 2 * g.cfg.padding.0) * (g.w + 2 * g.cfg.padding.1) * g.c_in);
+        let mut dwt = vec![0.0f32; k * self.lanes];
+        for (local, n) in samples.enumerate() {
+            pad_sample(&x[n * in_len..(n + 1) * in_len], g, &mut xp);
+            let dzs = &dz[local * out_len..];
+            #[cfg(target_arch = "x86_64")]
+            {
+                let avx512 = simd::level() == simd::Level::Avx512;
+                // SAFETY: each kernel runs only where its instructions exist (`simd::level`).
+                unsafe {
+                    // Register budgets: 32 vector registers with AVX-512, 16 with AVX2.
+                    match (self.lanes, avx512) {
+                        (8, true) => x86::run_dw::<1, 24, x86::Ymm>(true, self, &xp, g, dzs, &mut dwt),
+                        (8, false) => x86::run_dw::<1, 12, x86::Ymm>(false, self, &xp, g, dzs, &mut dwt),
+                        (16, true) => x86::run_dw::<1, 24, x86::Zmm>(true, self, &xp, g, dzs, &mut dwt),
+                        (16, false) => x86::run_dw::<2, 6, x86::Ymm>(false, self, &xp, g, dzs, &mut dwt),
+                        (_, true) => x86::run_dw::<2, 12, x86::Zmm>(true, self, &xp, g, dzs, &mut dwt),
+                        (_, false) => x86::run_dw::<4, 3, x86::Ymm>(false, self, &xp, g, dzs, &mut dwt),
+                    }
+                }
+            }
+        }
+        buffer::recycle(xp);
+        for co in 0..g.c_out {
+            for j in 0..k {
+                dw[co * k + j] = dwt[j * self.lanes + co];
+            }
+        }
+    }
+
+    /// The slack [`DirectKernel::weight_grad`] needs after `dz`.
+    pub fn slack(&self) -> usize {
+        self.lanes
+    }
+
+    /// One padded sample `xp` into its output `z`.
+    fn sample(&self, xp: &[f32], g: &ConvGeometry, z: &mut [f32]) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            let avx512 = simd::level() == simd::Level::Avx512;
+            // SAFETY: each kernel runs only where its instructions exist (`simd::level`).
+            unsafe {
+                match (self.lanes, avx512) {
+                    (8, _) => x86::run::<1, 8, x86::Ymm>(self, xp, g, z),
+                    (16, true) => x86::run::<1, 8, x86::Zmm>(self, xp, g, z),
+                    (16, false) => x86::run::<2, 6, x86::Ymm>(self, xp, g, z),
+                    (_, true) => x86::run::<2, 6, x86::Zmm>(self, xp, g, z),
+                    (_, false) => x86::run::<4, 3, x86::Ymm>(self, xp, g, z),
+                }
+            }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        unreachable!("DirectKernel::new returns None off x86-64 ({xp:?} {g:?} {z:?})")
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use super::DirectKernel;
+    use crate::conv::ConvGeometry;
+    use std::arch::x86_64::*;
+
+    /// The few vector operations the kernel needs, for one register width.
+    pub trait Vector: Copy {
+        /// Lanes in a register.
+        const WIDTH: usize;
+        /// # Safety
+        /// `p` must be valid for `WIDTH` reads; the CPU must have the instructions.
+        unsafe fn load(p: *const f32) -> Self;
+        /// # Safety
+        /// `p` must be valid for `WIDTH` writes; the CPU must have the instructions.
+        unsafe fn store(self, p: *mut f32);
+        /// # Safety
+        /// The CPU must have the instructions.
+        unsafe fn splat(x: f32) -> Self;
+        /// `self + x · w`.
+        /// # Safety
+        /// The CPU must have the instructions.
+        unsafe fn fmadd(self, x: Self, w: Self) -> Self;
+    }
+
+    #[derive(Clone, Copy)]
+    pub struct Ymm(__m256);
+    #[derive(Clone, Copy)]
+    pub struct Zmm(__m512);
+
+    impl Vector for Ymm {
+        const WIDTH: usize = 8;
+        #[inline(always)]
+        unsafe fn load(p: *const f32) -> Self {
+            unsafe { Ymm(_mm256_loadu_ps(p)) }
+        }
+        #[inline(always)]
+        unsafe fn store(self, p: *mut f32) {
+            unsafe { _mm256_storeu_ps(p, self.0) }
+        }
+        #[inline(always)]
+        unsafe fn splat(x: f32) -> Self {
+            unsafe { Ymm(_mm256_set1_ps(x)) }
+        }
+        #[inline(always)]
+        unsafe fn fmadd(self, x: Self, w: Self) -> Self {
+            unsafe { Ymm(_mm256_fmadd_ps(x.0, w.0, self.0)) }
+        }
+    }
+
+    impl Vector for Zmm {
+        const WIDTH: usize = 16;
+        #[inline(always)]
+        unsafe fn load(p: *const f32) -> Self {
+            unsafe { Zmm(_mm512_loadu_ps(p)) }
+        }
+        #[inline(always)]
+        unsafe fn store(self, p: *mut f32) {
+            unsafe { _mm512_storeu_ps(p, self.0) }
+        }
+        #[inline(always)]
+        unsafe fn splat(x: f32) -> Self {
+            unsafe { Zmm(_mm512_set1_ps(x)) }
+        }
+        #[inline(always)]
+        unsafe fn fmadd(self, x: Self, w: Self) -> Self {
+            unsafe { Zmm(_mm512_fmadd_ps(x.0, w.0, self.0)) }
+        }
+    }
+
+    /// Runs the kernel compiled for the register type's instruction set.
+    ///
+    /// # Safety
+    /// The CPU must have AVX2 and FMA, and AVX-512F for `Zmm`.
+    pub unsafe fn run<const N: usize, const P: usize, V: Vector>(
+        k: &DirectKernel,
+        xp: &[f32],
+        g: &ConvGeometry,
+        z: &mut [f32],
+    ) {
+        if V::WIDTH == 16 {
+            unsafe {
+                with_avx512(
+                    #[inline(always)]
+                    || kernel::<N, P, V>(k, xp, g, z),
+                )
+            }
+        } else {
+            unsafe {
+                with_avx2(
+                    #[inline(always)]
+                    || kernel::<N, P, V>(k, xp, g, z),
+                )
+            }
+        }
+    }
+
+    /// Runs the weight-gradient kernel compiled for the register type's instruction set.
+    ///
+    /// # Safety
+    /// The CPU must have AVX2 and FMA, and AVX-512F for `Zmm`.
+    pub unsafe fn run_dw<const N: usize, const TB: usize, V: Vector>(
+        avx512: bool,
+        k: &DirectKernel,
+        xp: &[f32],
+        g: &ConvGeometry,
+        dz: &[f32],
+        dwt: &mut [f32],
+    ) {
+        if avx512 {
+            unsafe {
+                with_avx512(
+                    #[inline(always)]
+                    || kernel_dw::<N, TB, V>(k, xp, g, dz, dwt),
+                )
+            }
+        } else {
+            unsafe {
+                with_avx2(
+                    #[inline(always)]
+                    || kernel_dw::<N, TB, V>(k, xp, g, dz, dwt),
+                )
+            }
+        }
+    }
+
+    /// `dWᵀ[tap] += Σ_pos x[corner(pos) + tap] · dZ[pos]`, `TB` taps at a time held in
+    /// registers (`N` registers of `V` per tap), one pass over the sample's positions per
+    /// block of taps.
+    #[inline(always)]
+    fn kernel_dw<const N: usize, const TB: usize, V: Vector>(
+        k: &DirectKernel,
+        xp: &[f32],
+        g: &ConvGeometry,
+        dz: &[f32],
+        dwt: &mut [f32],
+    ) {
+        let lanes = N * V::WIDTH;
+        let (c, c_out, wp) = (g.c_in, g.c_out, g.w + 2 * g.cfg.padding.1);
+        let s = g.cfg.stride;
+        let positions = g.oh * g.ow;
+        // Every read below is in bounds: taps stay inside the padded sample, dz has `lanes`
+        // values of slack after the last position, dwt holds `K · lanes`.
+        assert!(((g.oh - 1) * s.0 * wp + (g.ow - 1) * s.1) * c + k.span <= xp.len());
+        assert!((positions - 1) * c_out + lanes <= dz.len() && dwt.len() == k.taps.len() * lanes);
+        for t0 in (0..k.taps.len()).step_by(TB) {
+            let tb = TB.min(k.taps.len() - t0);
+            // Unused tap slots read offset 0 (harmless) and are not stored.
+            let taps: [usize; TB] = std::array::from_fn(|t| if t < tb { k.taps[t0 + t] } else { 0 });
+            // SAFETY: the CPU has the instructions (`run_dw`'s contract); reads are in bounds
+            // by the asserts above.
+            unsafe {
+                let zero = V::splat(0.0);
+                let mut acc = [[zero; N]; TB];
+                for pos in 0..positions {
+                    let d: [V; N] =
+                        std::array::from_fn(|i| V::load(dz.as_ptr().add(pos * c_out + i * V::WIDTH)));
+                    let corner = ((pos / g.ow) * s.0 * wp + (pos % g.ow) * s.1) * c;
+                    let x0 = xp.as_ptr().add(corner);
+                    for t in 0..TB {
+                        let x = V::splat(*x0.add(taps[t]));
+                        for i in 0..N {
+                            acc[t][i] = acc[t][i].fmadd(x, d[i]);
+                        }
+                    }
+                }
+                for (t, a) in acc.iter().enumerate().take(tb) {
+                    for (i, v) in a.iter().enumerate() {
+                        let at = dwt.as_mut_ptr().add((t0 + t) * lanes + i * V::WIDTH);
+                        let sum = V::load(at).fmadd(V::splat(1.0), *v);
+                        sum.store(at);
+                    }
+                }
+            }
+        }
+    }
+
+    #[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
+    unsafe fn with_avx512(f: impl FnOnce()) {
+        f()
+    }
+
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn with_avx2(f: impl FnOnce()) {
+        f()
+    }
+
+    /// `P` output positions at a time, each `N` registers of `V` (`N · WIDTH` = the lanes `L`).
+    #[inline(always)]
+    fn kernel<const N: usize, const P: usize, V: Vector>(
+        k: &DirectKernel,
+        xp: &[f32],
+        g: &ConvGeometry,
+        z: &mut [f32],
+    ) {
+        let lanes = N * V::WIDTH;
+        debug_assert_eq!(lanes, k.lanes);
+        let (c, c_out, wp) = (g.c_in, g.c_out, g.w + 2 * g.cfg.padding.1);
+        let s = g.cfg.stride;
+        let wt = k.wt.as_ptr();
+        // Output positions in row-major order, P at a time (across row ends).
+        let positions = g.oh * g.ow;
+        let mut pos = 0;
+        while pos < positions {
+            let block = P.min(positions - pos);
+            // Positions past the end repeat the last one; their sums are dropped.
+            let corner: [usize; P] = std::array::from_fn(|p| {
+                let q = pos + p.min(block - 1);
+                ((q / g.ow) * s.0 * wp + (q % g.ow) * s.1) * c
+            });
+            {
+                // Every tap of every window lies inside the padded sample.
+                assert!(corner[P - 1] + k.span <= xp.len() && k.wt.len() == k.taps.len() * lanes);
+                // SAFETY: the CPU has the instructions (`run`'s contract); the bias holds
+                // `lanes` values; every read of `xp` is at `corner + tap < corner + span`,
+                // in bounds by the assert; every read of `wt` is within its `K · lanes`.
+                unsafe {
+                    let mut acc: [[V; N]; P] =
+                        [std::array::from_fn(|i| V::load(k.bias.as_ptr().add(i * V::WIDTH))); P];
+                    for (j, &tap) in k.taps.iter().enumerate() {
+                        let w: [V; N] = std::array::from_fn(|i| V::load(wt.add(j * lanes + i * V::WIDTH)));
+                        for p in 0..P {
+                            let x = V::splat(*xp.as_ptr().add(corner[p] + tap));
+                            for i in 0..N {
+                                acc[p][i] = acc[p][i].fmadd(x, w[i]);
+                            }
+                        }
+                    }
+                    for (p, a) in acc.iter().enumerate().take(block) {
+                        let at = (pos + p) * c_out;
+                        if at + lanes <= z.len() {
+                            // Whole registers: the lanes past C_out land on the next positions,
+                            // which are written after this one.
+                            for (i, v) in a.iter().enumerate() {
+                                v.store(z.as_mut_ptr().add(at + i * V::WIDTH));
+                            }
+                        } else {
+                            let mut out = [0.0f32; 32];
+                            for (i, v) in a.iter().enumerate() {
+                                v.store(out.as_mut_ptr().add(i * V::WIDTH));
+                            }
+                            z[at..at + c_out].copy_from_slice(&out[..c_out]);
+                        }
+                    }
+                }
+            }
+            pos += block;
+        }
+    }
+}
