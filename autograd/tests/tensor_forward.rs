@@ -294,3 +294,44 @@ fn long_inner_dimension_products() {
         }
     }
 }
+
+/// Mid-sized products (a dense layer on a batch) into row-major and column-major
+/// destinations, with accumulation and scaling, against the triple loop.
+#[test]
+fn products_into_row_and_column_major_destinations() {
+    use autograd::tensor::{MatMut, MatRef, gemm};
+    for (m, n, k) in [(64, 120, 400), (30, 400, 120), (33, 37, 1000)] {
+        let a: Vec<f64> = (0..m * k)
+            .map(|i| ((i * 7919) % 1000) as f64 / 500.0 - 1.0)
+            .collect();
+        let b: Vec<f64> = (0..k * n)
+            .map(|i| ((i * 104_729) % 1000) as f64 / 500.0 - 1.0)
+            .collect();
+        let naive = |i: usize, j: usize| (0..k).map(|p| a[i * k + p] * b[p * n + j]).sum::<f64>();
+        let (av, bv) = (MatRef::new(&a, m, k).unwrap(), MatRef::new(&b, k, n).unwrap());
+        let mut row_major = vec![0.5; m * n];
+        gemm(MatMut::new(&mut row_major, m, n).unwrap(), true, av, bv, 1.0).unwrap();
+        let mut col_major = vec![0.0; m * n];
+        gemm(
+            MatMut::strided(&mut col_major, m, n, 1, m).unwrap(),
+            false,
+            av,
+            bv,
+            2.0,
+        )
+        .unwrap();
+        for i in 0..m {
+            for j in 0..n {
+                let want = naive(i, j);
+                assert!(
+                    (row_major[i * n + j] - (0.5 + want)).abs() < 1e-9 * (1.0 + want.abs()),
+                    "{m}x{n}x{k} ({i},{j})"
+                );
+                assert!(
+                    (col_major[j * m + i] - 2.0 * want).abs() < 1e-9 * (1.0 + want.abs()),
+                    "{m}x{n}x{k} ({i},{j})"
+                );
+            }
+        }
+    }
+}

@@ -18,11 +18,19 @@
 //! | input | `dZ_slice,ij += Σ_c dZ_ijc · W_c` | `dB = dZ · W`, then col2im adds each row of `dB` back into its slice |
 //!
 //! Channels-last makes `Z` (`[M, C_out]`, row-major) exactly the NHWC output, so no
-//! transposes are needed anywhere.
+//! transposes are needed anywhere. `B` itself is built by [`crate::im2col`].
+//!
+//! How the work is done:
+//! - the batch is split into chunks of whole samples, processed in parallel across threads
+//!   when there are enough of them (each chunk's `dW` and `db` are summed in chunk order, so
+//!   results do not depend on the thread count);
+//! - an activation `σ` can be fused into the op ([`conv2d_with`]): `A = σ(Z_1)`, and the
+//!   backward pass starts from `dZ_1 = σ'(Z_1) ∘ dA`;
+//! - with at most 32 kernels, in `f32`, the forward pass and the kernel rule run as direct
+//!   convolutions ([`crate::direct_conv`]), without building `B`.
 
 use crate::activation::Activation;
 use crate::direct_conv::DirectKernel;
-
 use crate::im2col::{Layout, col2im, im2col};
 use autograd::tensor::{MatMut, MatRef, gemm};
 use autograd::{CustomOp, Element, Error, Result, Saved, Tensor, Var, buffer, parallel, simd};

@@ -5,8 +5,9 @@
 //! (`../shared/lecture/RULES.md`), channels-last throughout: activations `[N, H, W, C]`,
 //! kernels `[C_out, KH, KW, C_in]`, dense weights `[In, Out]`.
 //!
-//! - [`conv`]: `conv2d` (im2col + one GEMM forward; `dW = dZᵀ·B`, `db = Σ dZ`, `dB = dZ·W` +
-//!   col2im backward).
+//! - [`conv`]: `conv2d` (im2col + GEMM forward; `dW = dZᵀ·B`, `db = Σ dZ`, `dB = dZ·W` +
+//!   col2im backward; [`im2col`] builds `B`, [`direct_conv`] handles layers with few kernels
+//!   without it) and `conv2d_with` for a fused [`activation`].
 //! - [`pool`]: `max_pool2d` (argmax mask) and `avg_pool2d` (`dA = dZ ⊗ M`).
 //! - [`dense`]: `dense` (`Z = A·W + b`) and `flatten`.
 //! - [`composite`]: the same ops from autograd primitives, to check the hand rules against.
