@@ -297,27 +297,32 @@ fn run(o: Options) -> Result<(), Failure> {
         bar.set_prefix(format!("{}/{}", epoch + 1, o.epochs));
         let start = Instant::now();
         let (mut loss_sum, mut seen) = (0.0f64, 0usize);
-        for (i, batch) in Batches::<f32>::new(&train, o.batch_size, Normalize::MNIST)
-            .shuffled(o.seed, epoch as u64)
-            .enumerate()
-        {
-            optimizer.set_learning_rate(schedule.lr_at(epoch * steps_per_epoch + i));
-            let loss = train_step(&mut model, optimizer.as_mut(), &batch).map_err(|e| e.to_string())?;
-            if !loss.is_finite() {
-                return Err(format!(
-                    "the loss diverged ({loss}) at epoch {} step {}: try a smaller --lr",
-                    epoch + 1,
-                    i + 1
-                ));
+        // The epoch runs on the kernels' thread pool, batch making included (see
+        // autograd::parallel::install).
+        parallel::install(|| -> Result<(), Failure> {
+            for (i, batch) in Batches::<f32>::new(&train, o.batch_size, Normalize::MNIST)
+                .shuffled(o.seed, epoch as u64)
+                .enumerate()
+            {
+                optimizer.set_learning_rate(schedule.lr_at(epoch * steps_per_epoch + i));
+                let loss = train_step(&mut model, optimizer.as_mut(), &batch).map_err(|e| e.to_string())?;
+                if !loss.is_finite() {
+                    return Err(format!(
+                        "the loss diverged ({loss}) at epoch {} step {}: try a smaller --lr",
+                        epoch + 1,
+                        i + 1
+                    ));
+                }
+                loss_sum += loss as f64 * batch.labels.len() as f64;
+                seen += batch.labels.len();
+                if i % 20 == 0 {
+                    let rate = seen as f64 / start.elapsed().as_secs_f64();
+                    bar.set_message(format!("loss {:.4}, {rate:.0} samples/s", loss_sum / seen as f64));
+                }
+                bar.inc(1);
             }
-            loss_sum += loss as f64 * batch.labels.len() as f64;
-            seen += batch.labels.len();
-            if i % 20 == 0 {
-                let rate = seen as f64 / start.elapsed().as_secs_f64();
-                bar.set_message(format!("loss {:.4}, {rate:.0} samples/s", loss_sum / seen as f64));
-            }
-            bar.inc(1);
-        }
+            Ok(())
+        })?;
         let seconds = start.elapsed().as_secs_f64();
         bar.finish_and_clear();
         let eval = evaluate(&mut model, &test, 500, Normalize::MNIST, 10).map_err(|e| e.to_string())?;

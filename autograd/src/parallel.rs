@@ -1,13 +1,46 @@
-//! Threads. Kernels run on rayon's global pool: GEMMs split their work across it, and
-//! batch-shaped kernels split the batch. Its size is set once per process, by
-//! [`set_num_threads`] or the `RAYON_NUM_THREADS` environment variable (default: one thread
-//! per core).
+//! Threads. Kernels run on one thread pool of the crate's own: batch-shaped kernels split the
+//! batch into parts, large GEMMs split their output or their inner dimension. Its size is set
+//! once per process, by [`set_num_threads`] or the `RAYON_NUM_THREADS` environment variable
+//! (default: one thread per core).
+//!
+//! Run a whole training step inside [`install`] (as `nn::train::train_step` does): its serial
+//! parts then run on a pool thread too, instead of on a third thread that competes with the
+//! pool's threads for the cores between parallel kernels.
 
 use gemm::Parallelism;
+use rayon::{ThreadPool, ThreadPoolBuilder};
+use std::cell::Cell;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+static POOL: OnceLock<ThreadPool> = OnceLock::new();
+static REQUESTED: AtomicUsize = AtomicUsize::new(0);
+
+thread_local! {
+    static IN_PART: Cell<bool> = const { Cell::new(false) };
+}
+
+fn pool() -> &'static ThreadPool {
+    POOL.get_or_init(|| {
+        let from_env = std::env::var("RAYON_NUM_THREADS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .filter(|&n| n > 0);
+        let n = match REQUESTED.load(Ordering::Relaxed) {
+            0 => from_env.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
+            n => n,
+        };
+        ThreadPoolBuilder::new()
+            .num_threads(n)
+            .thread_name(|i| format!("tapegrad-{i}"))
+            .build()
+            .expect("the thread pool starts")
+    })
+}
 
 /// The number of threads kernels use.
 pub fn num_threads() -> usize {
-    rayon::current_num_threads()
+    pool().current_num_threads()
 }
 
 /// Sets the number of threads for the whole process. Must come before the first parallel
@@ -18,16 +51,49 @@ pub fn num_threads() -> usize {
 /// let _ = autograd::parallel::set_num_threads(2);
 /// ```
 pub fn set_num_threads(n: usize) -> Result<(), String> {
-    rayon::ThreadPoolBuilder::new()
-        .num_threads(n.max(1))
-        .build_global()
-        .map_err(|e| format!("set_num_threads({n}): {e}"))
+    if POOL.get().is_some() {
+        return Err(format!(
+            "set_num_threads({n}): the thread pool already runs with {} threads",
+            num_threads()
+        ));
+    }
+    REQUESTED.store(n.max(1), Ordering::Relaxed);
+    if pool().current_num_threads() != n.max(1) {
+        return Err(format!(
+            "set_num_threads({n}): another thread started the pool first"
+        ));
+    }
+    Ok(())
 }
 
-/// Whether the caller is one of the pool's worker threads (inside a parallel region), where
-/// a kernel must not split its work again.
+/// Runs `f` on a thread of the pool (directly, if the caller is one already), so that the
+/// kernels it runs share the pool's threads with it.
+///
+/// ```
+/// let total: u64 = autograd::parallel::install(|| (1..=100u64).sum());
+/// assert_eq!(total, 5050);
+/// ```
+pub fn install<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+    pool().install(f)
+}
+
+/// Runs `f` as one part of a parallel kernel: kernels and GEMMs inside it stay on the calling
+/// thread instead of splitting their work again.
+pub fn part<R>(f: impl FnOnce() -> R) -> R {
+    struct Restore(bool);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            IN_PART.with(|p| p.set(self.0));
+        }
+    }
+    let _restore = Restore(IN_PART.with(|p| p.replace(true)));
+    f()
+}
+
+/// Whether the caller runs inside one part of a parallel kernel (see [`part`]), where a
+/// kernel must not split its work again.
 pub fn in_parallel_region() -> bool {
-    rayon::current_thread_index().is_some()
+    IN_PART.with(Cell::get)
 }
 
 /// How a GEMM of this size should be split.

@@ -215,17 +215,16 @@ fn over_chunks<T: Send, R: Send>(
     let count = g.n.div_ceil(s);
     let samples = |i: usize| i * s..(i * s + s).min(g.n);
     let parallel = count >= 2 * parallel::num_threads() && !parallel::in_parallel_region();
+    let part = |i: usize, p: &mut [T]| parallel::part(|| work(samples(i), p));
     match (out.is_empty(), parallel) {
-        (true, true) => (0..count)
-            .into_par_iter()
-            .map(|i| work(samples(i), &mut []))
-            .collect(),
+        (true, true) => parallel::install(|| (0..count).into_par_iter().map(|i| part(i, &mut [])).collect()),
         (true, false) => (0..count).map(|i| work(samples(i), &mut [])).collect(),
-        (false, true) => out
-            .par_chunks_mut(s * per_sample)
-            .enumerate()
-            .map(|(i, p)| work(samples(i), p))
-            .collect(),
+        (false, true) => parallel::install(|| {
+            out.par_chunks_mut(s * per_sample)
+                .enumerate()
+                .map(|(i, p)| part(i, p))
+                .collect()
+        }),
         (false, false) => out
             .chunks_mut(s * per_sample)
             .enumerate()

@@ -8,8 +8,8 @@
 
 use autograd::{Element, Param, Result, Var};
 
-/// A layer or a model.
-pub trait Module<T: Element = f32> {
+/// A layer or a model. Models are plain data, shareable between threads.
+pub trait Module<T: Element = f32>: Send + Sync {
     /// The forward pass, recorded on `x`'s tape.
     fn forward<'t>(&self, x: &Var<'t, T>) -> Result<Var<'t, T>>;
 

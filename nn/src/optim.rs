@@ -15,7 +15,7 @@ pub struct OptimizerState<T: Element> {
 }
 
 /// Updates parameters from their gradients.
-pub trait Optimizer<T: Element> {
+pub trait Optimizer<T: Element>: Send {
     /// The optimizer's name (`sgd`, `adam`, `adamw`).
     fn name(&self) -> &'static str;
 
@@ -327,7 +327,7 @@ pub fn clip_grad_norm<T: Element>(grads: &mut Gradients<T>, params: &[&Param<T>]
 }
 
 /// A learning-rate schedule: the rate for step (or epoch) `t`, counted from 0.
-pub trait LrSchedule {
+pub trait LrSchedule: Send + Sync {
     /// The learning rate at `t`.
     fn lr_at(&self, t: usize) -> f64;
 }

@@ -206,10 +206,12 @@ impl<T: Element> CustomOp<T> for MaxPool2dOp {
             )
         };
         if split_batch(x.len()) {
-            y.par_chunks_mut(out_len)
-                .zip(argmax.par_chunks_mut(out_len))
-                .enumerate()
-                .for_each(sample);
+            parallel::install(|| {
+                y.par_chunks_mut(out_len)
+                    .zip(argmax.par_chunks_mut(out_len))
+                    .enumerate()
+                    .for_each(|part| parallel::part(|| sample(part)))
+            });
         } else {
             y.chunks_mut(out_len)
                 .zip(argmax.chunks_mut(out_len))
@@ -241,7 +243,11 @@ impl<T: Element> CustomOp<T> for MaxPool2dOp {
             )
         };
         if split_batch(da.len()) {
-            da.par_chunks_mut(in_len).enumerate().for_each(sample);
+            parallel::install(|| {
+                da.par_chunks_mut(in_len)
+                    .enumerate()
+                    .for_each(|part| parallel::part(|| sample(part)))
+            });
         } else {
             da.chunks_mut(in_len).enumerate().for_each(sample);
         }
@@ -327,7 +333,11 @@ impl<T: Element> CustomOp<T> for AvgPool2dOp {
             )
         };
         if split_batch(x.len()) {
-            y.par_chunks_mut(out_len).enumerate().for_each(sample);
+            parallel::install(|| {
+                y.par_chunks_mut(out_len)
+                    .enumerate()
+                    .for_each(|part| parallel::part(|| sample(part)))
+            });
         } else {
             y.chunks_mut(out_len).enumerate().for_each(sample);
         }
@@ -365,7 +375,11 @@ impl<T: Element> CustomOp<T> for AvgPool2dOp {
             )
         };
         if split_batch(da.len()) {
-            da.par_chunks_mut(in_len).enumerate().for_each(sample);
+            parallel::install(|| {
+                da.par_chunks_mut(in_len)
+                    .enumerate()
+                    .for_each(|part| parallel::part(|| sample(part)))
+            });
         } else {
             da.chunks_mut(in_len).enumerate().for_each(sample);
         }

@@ -5,13 +5,24 @@ use crate::data::batches::{Batch, Batches, Normalize};
 use crate::loss::{Reduction, softmax_cross_entropy};
 use crate::module::Module;
 use crate::optim::Optimizer;
-use autograd::{Element, Result, Tape};
+use autograd::{Element, Result, Tape, parallel};
 
 /// One step on a fresh tape: forward, softmax cross-entropy (mean), backward, optimizer
 /// update. Returns the batch's loss before the update.
 ///
 /// The tape is dropped before the update, so parameters are updated in place without copies.
+///
+/// The step runs on the kernels' thread pool ([`autograd::parallel::install`]), so that its
+/// serial parts do not compete with the pool's threads for the cores.
 pub fn train_step<T: Element>(
+    model: &mut dyn Module<T>,
+    optimizer: &mut dyn Optimizer<T>,
+    batch: &Batch<T>,
+) -> Result<T> {
+    parallel::install(|| train_step_here(model, optimizer, batch))
+}
+
+fn train_step_here<T: Element>(
     model: &mut dyn Module<T>,
     optimizer: &mut dyn Optimizer<T>,
     batch: &Batch<T>,
@@ -39,6 +50,16 @@ pub struct Evaluation {
 
 /// Runs `model` over `data` in evaluation mode on tapes that record nothing.
 pub fn evaluate<T: Element>(
+    model: &mut dyn Module<T>,
+    data: &Dataset,
+    batch_size: usize,
+    normalize: Normalize,
+    classes: usize,
+) -> Result<Evaluation> {
+    parallel::install(|| evaluate_here(model, data, batch_size, normalize, classes))
+}
+
+fn evaluate_here<T: Element>(
     model: &mut dyn Module<T>,
     data: &Dataset,
     batch_size: usize,

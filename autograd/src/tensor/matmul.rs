@@ -164,7 +164,11 @@ pub fn gemm<T: Element>(
     if split_k(m, n, k) {
         return gemm_split_k(dst, accumulate, a, b, scale);
     }
-    gemm_raw(dst, accumulate, a, b, scale, parallel::gemm_parallelism(m, n, k));
+    match parallel::gemm_parallelism(m, n, k) {
+        // The gemm crate splits the work on the pool it is called from: ours.
+        par @ Parallelism::Rayon(_) => parallel::install(move || gemm_raw(dst, accumulate, a, b, scale, par)),
+        par => gemm_raw(dst, accumulate, a, b, scale, par),
+    }
     Ok(())
 }
 
@@ -228,32 +232,36 @@ fn gemm_split_k<T: Element>(
     use rayon::prelude::*;
     let (m, n, k) = (a.rows, b.cols, a.cols);
     let part = k.div_ceil(K_PARTS);
-    let partials: Vec<Vec<T>> = (0..K_PARTS)
-        .into_par_iter()
-        .map(|p| {
-            let (lo, hi) = (p * part, ((p + 1) * part).min(k));
-            let mut out = buffer::take_dirty::<T>(m * n);
-            let sub_a = MatRef {
-                data: &a.data[lo * a.col_stride..],
-                cols: hi - lo,
-                ..a
-            };
-            let sub_b = MatRef {
-                data: &b.data[lo * b.row_stride..],
-                rows: hi - lo,
-                ..b
-            };
-            let out_view = MatMut {
-                data: &mut out[..],
-                rows: m,
-                cols: n,
-                row_stride: n,
-                col_stride: 1,
-            };
-            gemm_raw(out_view, false, sub_a, sub_b, T::ONE, Parallelism::None);
-            out
-        })
-        .collect();
+    let partials: Vec<Vec<T>> = parallel::install(|| {
+        (0..K_PARTS)
+            .into_par_iter()
+            .map(|p| {
+                parallel::part(|| {
+                    let (lo, hi) = (p * part, ((p + 1) * part).min(k));
+                    let mut out = buffer::take_dirty::<T>(m * n);
+                    let sub_a = MatRef {
+                        data: &a.data[lo * a.col_stride..],
+                        cols: hi - lo,
+                        ..a
+                    };
+                    let sub_b = MatRef {
+                        data: &b.data[lo * b.row_stride..],
+                        rows: hi - lo,
+                        ..b
+                    };
+                    let out_view = MatMut {
+                        data: &mut out[..],
+                        rows: m,
+                        cols: n,
+                        row_stride: n,
+                        col_stride: 1,
+                    };
+                    gemm_raw(out_view, false, sub_a, sub_b, T::ONE, Parallelism::None);
+                    out
+                })
+            })
+            .collect()
+    });
     for i in 0..m {
         for j in 0..n {
             let total = partials.iter().fold(T::ZERO, |acc, p| acc + p[i * n + j]);

@@ -101,14 +101,16 @@ pub fn generate(count: usize, seed: u64) -> Dataset {
         labels.swap(i, rng.below(i + 1));
     }
     let mut images = vec![0u8; count * PIXELS];
-    images
-        .par_chunks_mut(PIXELS)
-        .zip(labels.par_iter())
-        .enumerate()
-        .for_each(|(i, (image, &label))| {
-            let mut rng = SplitMix64::new(hash2(seed, i as u64));
-            render(label as usize, &mut rng, image);
-        });
+    autograd::parallel::install(|| {
+        images
+            .par_chunks_mut(PIXELS)
+            .zip(labels.par_iter())
+            .enumerate()
+            .for_each(|(i, (image, &label))| {
+                let mut rng = SplitMix64::new(hash2(seed, i as u64));
+                render(label as usize, &mut rng, image);
+            })
+    });
     Dataset {
         images,
         labels,
