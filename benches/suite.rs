@@ -262,7 +262,9 @@ fn main() {
         parallel::set_num_threads(a.threads)?;
         match a.mode.as_str() {
             "ops" => {
-                ops(&a);
+                // On a thread of the kernels' pool, which then takes part in the kernels, as
+                // the calling thread does in PyTorch's intra-op thread pool.
+                parallel::install(|| ops(&a));
                 Ok(())
             }
             _ => e2e(&a),
