@@ -240,8 +240,14 @@ fn e2e(a: &Args) -> Result<(), String> {
     // The whole loop on the kernels' pool: batches are made there too, between steps.
     let last = parallel::install(|| {
         let mut last = 0.0;
-        for batch in Batches::<f32>::new(&train, a.batch, Normalize::MNIST).shuffled(5, 0) {
-            last = train_step(&mut model, &mut opt, &batch).map_err(|e| e.to_string())?;
+        let mut batches = Batches::<f32>::new(&train, a.batch, Normalize::MNIST).shuffled(5, 0);
+        let mut next = batches.next();
+        while let Some(batch) = next {
+            // The next batch is made by whichever thread is idle during this step.
+            let (loss, following) =
+                parallel::join(|| train_step(&mut model, &mut opt, &batch), || batches.next());
+            last = loss.map_err(|e| e.to_string())?;
+            next = following;
         }
         Ok::<f32, String>(last)
     })?;

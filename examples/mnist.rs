@@ -300,12 +300,19 @@ fn run(o: Options) -> Result<(), Failure> {
         // The epoch runs on the kernels' thread pool, batch making included (see
         // autograd::parallel::install).
         parallel::install(|| -> Result<(), Failure> {
-            for (i, batch) in Batches::<f32>::new(&train, o.batch_size, Normalize::MNIST)
-                .shuffled(o.seed, epoch as u64)
-                .enumerate()
-            {
+            let mut batches =
+                Batches::<f32>::new(&train, o.batch_size, Normalize::MNIST).shuffled(o.seed, epoch as u64);
+            let mut next = batches.next();
+            let mut i = 0;
+            while let Some(batch) = next {
                 optimizer.set_learning_rate(schedule.lr_at(epoch * steps_per_epoch + i));
-                let loss = train_step(&mut model, optimizer.as_mut(), &batch).map_err(|e| e.to_string())?;
+                // The next batch is made by whichever thread is idle during this step.
+                let (loss, following) = parallel::join(
+                    || train_step(&mut model, optimizer.as_mut(), &batch),
+                    || batches.next(),
+                );
+                next = following;
+                let loss = loss.map_err(|e| e.to_string())?;
                 if !loss.is_finite() {
                     return Err(format!(
                         "the loss diverged ({loss}) at epoch {} step {}: try a smaller --lr",
@@ -320,6 +327,7 @@ fn run(o: Options) -> Result<(), Failure> {
                     bar.set_message(format!("loss {:.4}, {rate:.0} samples/s", loss_sum / seen as f64));
                 }
                 bar.inc(1);
+                i += 1;
             }
             Ok(())
         })?;

@@ -77,6 +77,17 @@ pub fn install<R: Send>(f: impl FnOnce() -> R + Send) -> R {
     pool().install(f)
 }
 
+/// Runs `a` and `b` on the pool, at the same time when a pool thread is idle (`b` waits to be
+/// picked up while `a` runs): for example, making the next batch during a training step.
+///
+/// ```
+/// let (a, b) = autograd::parallel::join(|| 1 + 1, || "two");
+/// assert_eq!((a, b), (2, "two"));
+/// ```
+pub fn join<RA: Send, RB: Send>(a: impl FnOnce() -> RA + Send, b: impl FnOnce() -> RB + Send) -> (RA, RB) {
+    install(|| rayon::join(a, b))
+}
+
 /// Runs `f` as one part of a parallel kernel: kernels and GEMMs inside it stay on the calling
 /// thread instead of splitting their work again.
 pub fn part<R>(f: impl FnOnce() -> R) -> R {
