@@ -43,6 +43,12 @@ proptest! {
         act in prop::sample::select(vec![Activation::Identity, Activation::Relu, Activation::Tanh]),
         seed in any::<u64>(),
     ) {
+                // In the child runs of `narrower_instruction_sets`, the cap must hold.
+        match std::env::var("TAPEGRAD_SIMD").as_deref() {
+            Ok("avx2") => prop_assert!(autograd::simd::level() <= autograd::simd::Level::Avx2),
+            Ok("baseline") => prop_assert_eq!(autograd::simd::level(), autograd::simd::Level::Baseline),
+            _ => {}
+        }
         let span = dil * (k - 1) + 1;
         prop_assume!(h + 2 * pad >= span && w + 2 * pad >= span);
         let cfg = Conv2dConfig { stride: (stride, stride), padding: (pad, pad), dilation: (dil, dil) };
@@ -58,5 +64,28 @@ proptest! {
                 prop_assert!((p - q).abs() <= 2e-5 * scale, "{}[{}]: f32 {} vs f64 {}", name, i, p, q);
             }
         }
+    }
+}
+
+/// The same property on the narrower instruction sets this machine may not pick by itself:
+/// the test binary runs itself again with `TAPEGRAD_SIMD` capping the level (read once per
+/// process), so the AVX2 kernels and the baseline (im2col + GEMM) f32 path are checked too.
+#[test]
+fn narrower_instruction_sets() {
+    if std::env::var_os("TAPEGRAD_SIMD").is_some() {
+        return; // the child run: the property test above is what it checks
+    }
+    for level in ["avx2", "baseline"] {
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["f32_conv_matches_f64", "--exact", "--test-threads=1"])
+            .env("TAPEGRAD_SIMD", level)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && text.contains("1 passed"),
+            "TAPEGRAD_SIMD={level}: {text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 }
