@@ -1,11 +1,15 @@
-//! The forward pass of a convolution with few output channels, computed directly.
+//! The forward pass and the kernel rule of a convolution with few output channels, computed
+//! directly, without building `B`.
 //!
 //! With `C_out <= 32` the GEMM of the im2col formulation has a tiny dimension (LeNet's 6 or 16
 //! kernels), which matrix kernels handle poorly, and building `B` costs as much as the
-//! arithmetic. Here each output position's `C_out` values are one short vector `Z_ij`, and the
-//! lecture's forward rule `Z_ij = b + Σ_{kh,kw,ci} B_ij[kh,kw,ci] · W[·,kh,kw,ci]` is
-//! accumulated tap by tap straight from the zero-padded input, for several output positions
-//! at a time so that their vectors stay in registers.
+//! arithmetic. Here each output position's `C_out` values are one short vector `Z_ij`:
+//!
+//! - forward: `Z_ij = b + Σ_{kh,kw,ci} B_ij[kh,kw,ci] · W[·,kh,kw,ci]` is accumulated tap by
+//!   tap straight from the zero-padded input, for 8 output positions at a time so that their
+//!   vectors stay in registers;
+//! - kernel rule: `dW_c = Σ_ij dZ_ijc · B_ij` is accumulated position by position, for a block
+//!   of taps at a time held in registers (`dWᵀ[tap] += x[ij + tap] · dZ_ij`).
 //!
 //! The kernel is written with AVX2 / AVX-512 vector instructions for `f32` (what training
 //! uses). Other element types and CPUs without AVX2 use the im2col + GEMM path, which the
