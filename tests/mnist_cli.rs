@@ -42,11 +42,27 @@ fn run(args: &[&str]) -> Output {
     Command::new(mnist_binary()).args(args).output().unwrap()
 }
 
-fn scratch(tag: &str) -> PathBuf {
+/// A scratch folder of this test process, removed again when dropped.
+struct Scratch(PathBuf);
+
+impl std::ops::Deref for Scratch {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn scratch(tag: &str) -> Scratch {
     let d = std::env::temp_dir().join(format!("tapegrad-cli-{tag}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
-    d
+    Scratch(d)
 }
 
 /// Asserts a failed run: non-zero exit, exactly one line on stderr that starts with `error:`
