@@ -26,7 +26,7 @@
 //!   results do not depend on the thread count);
 //! - an activation `σ` can be fused into the op ([`conv2d_with`]): `A = σ(Z_1)`, and the
 //!   backward pass starts from `dZ_1 = σ'(Z_1) ∘ dA`;
-//! - with at most 32 kernels, in `f32`, the forward pass and the kernel rule run as direct
+//! - with at most 32 kernels (64 with AVX-512), in `f32`, the forward pass and the kernel rule run as direct
 //!   convolutions ([`crate::direct_conv`]), without building `B`.
 
 use crate::activation::Activation;
@@ -336,7 +336,7 @@ impl<T: Element> CustomOp<T> for Conv2dOp {
         let a = (self.activation != Activation::Identity).then(|| saved.get(2));
         let (need_x, need_w, need_b) = (needs[0], needs[1], needs.get(2) == Some(&true));
         let layout = Layout::for_geometry(&g);
-        // Few kernels: dW by the direct kernel (no im2col), which reads dZ with some slack.
+        // Few kernels: dW by the direct kernel (no im2col), which may read past dZ's end (slack).
         let direct = if g.is_pointwise() || !need_w {
             None
         } else {
@@ -380,7 +380,9 @@ impl<T: Element> CustomOp<T> for Conv2dOp {
                     dw = buffer::take_dirty(c_out * k);
                     let dw_mat = MatMut::new(&mut dw, c_out, k)?;
                     if let Some(direct) = &direct {
-                        direct.weight_grad(x.as_slice(), &g, samples.clone(), &dz_own, &mut dw);
+                        // dZ with its slack: the chunk's own copy, or dA itself (no slack needed).
+                        let dz_slack = if dz_own.is_empty() { dz_rows } else { &dz_own };
+                        direct.weight_grad(x.as_slice(), &g, samples.clone(), dz_slack, &mut dw);
                     } else if g.is_pointwise() {
                         let x_rows = &x.as_slice()[samples.start * rows * k..samples.end * rows * k];
                         gemm(dw_mat, false, dz_mat.t(), MatRef::new(x_rows, m, k)?, T::ONE)?;

@@ -1,13 +1,15 @@
 //! The forward pass and the kernel rule of a convolution with few output channels, computed
 //! directly, without building `B`.
 //!
-//! With `C_out <= 32` the GEMM of the im2col formulation has a tiny dimension (LeNet's 6 or 16
-//! kernels), which matrix kernels handle poorly, and building `B` costs as much as the
-//! arithmetic. Here each output position's `C_out` values are one short vector `Z_ij`:
+//! With `C_out <= 32` (64 with AVX-512) the GEMM of the im2col formulation has a small
+//! dimension (LeNet's 6 or 16 kernels), which matrix kernels handle poorly, and building `B`
+//! (then packing it again inside the GEMM) costs as much as the arithmetic. Here each output
+//! position's `C_out` values are one short vector `Z_ij`:
 //!
 //! - forward: `Z_ij = b + Σ_{kh,kw,ci} B_ij[kh,kw,ci] · W[·,kh,kw,ci]` is accumulated tap by
-//!   tap straight from the zero-padded input, for 8 output positions at a time so that their
-//!   vectors stay in registers;
+//!   tap straight from the zero-padded input, for 3 to 8 output positions at a time so that
+//!   their vectors stay in registers; the taps are walked in runs of consecutive values (a
+//!   whole kernel row `f_W · C_in` when there is no dilation along W);
 //! - kernel rule: `dW_c = Σ_ij dZ_ijc · B_ij` is accumulated position by position, for a block
 //!   of taps at a time held in registers (`dWᵀ[tap] += x[ij + tap] · dZ_ij`).
 //!
@@ -21,8 +23,8 @@ use autograd::{Element, buffer, simd};
 use std::any::TypeId;
 use std::ops::Range;
 
-/// The widest `C_out` the direct kernel handles.
-pub const MAX_DIRECT_CHANNELS: usize = 32;
+/// The widest `C_out` the direct kernel handles (with AVX-512; 32 with AVX2).
+pub const MAX_DIRECT_CHANNELS: usize = 64;
 
 /// A kernel laid out for the direct forward pass (`f32` only).
 pub struct DirectKernel {
@@ -35,8 +37,13 @@ pub struct DirectKernel {
     taps: Vec<usize>,
     /// One more than the largest tap offset.
     span: usize,
-    /// The lane count: `C_out` rounded up to 8, 16 or 32.
+    /// The taps come in runs of this many consecutive offsets: `f_W · C_in` (a whole kernel
+    /// row) without dilation along W, `C_in` with it.
+    run: usize,
+    /// The lane count: `C_out` rounded up to 8, 16, 32 or 64.
     lanes: usize,
+    /// `C_out`.
+    c_out: usize,
 }
 
 /// The slice as `f32` if `T` is `f32`.
@@ -55,7 +62,8 @@ fn as_f32_mut<T: Element>(v: &mut [T]) -> Option<&mut [f32]> {
 
 impl DirectKernel {
     /// Lays out `w` (`[C_out, K]`) and `b` for `g`; `None` when the direct kernel does not
-    /// apply (not `f32`, more than 32 kernels, or a CPU without AVX2).
+    /// apply (not `f32`, more than 32 kernels without AVX-512 or more than 64 with it, or a CPU
+    /// without AVX2).
     pub fn new<T: Element>(w: &[T], b: Option<&[T]>, g: &ConvGeometry) -> Option<Self> {
         let w = as_f32(w)?;
         if simd::level() == simd::Level::Baseline {
@@ -64,7 +72,8 @@ impl DirectKernel {
         let lanes = match g.c_out {
             1..=8 => 8,
             9..=16 => 16,
-            17..=MAX_DIRECT_CHANNELS => 32,
+            17..=32 => 32,
+            33..=MAX_DIRECT_CHANNELS if simd::level() == simd::Level::Avx512 => 64,
             _ => return None,
         };
         let k = g.patch();
@@ -85,12 +94,15 @@ impl DirectKernel {
             })
             .collect();
         let span = taps.iter().max().map_or(0, |t| t + 1);
+        let run = if d.1 == 1 { g.kw * c } else { c };
         Some(DirectKernel {
             wt,
             bias,
             taps,
             span,
+            run,
             lanes,
+            c_out: g.c_out,
         })
     }
 
@@ -112,8 +124,8 @@ impl DirectKernel {
     }
 
     /// The kernel rule `dW_c = Σ_ij dZ_ijc · B_ij` over the samples `samples`, with `dz`
-    /// their `[positions, C_out]` gradient followed by at least `lanes` values of slack (see
-    /// [`DirectKernel::slack`]). Writes `dw` (`[C_out, K]`).
+    /// their `[positions, C_out]` gradient followed by at least [`DirectKernel::slack`] more
+    /// values. Writes `dw` (`[C_out, K]`).
     pub fn weight_grad<T: Element>(
         &self,
         x: &[T],
@@ -128,7 +140,7 @@ impl DirectKernel {
         );
         let dw = as_f32_mut(dw).expect("checked in new");
         let (in_len, out_len, k) = (g.h * g.w * g.c_in, g.oh * g.ow * g.c_out, g.patch());
-        assert!(dz.len() >= samples.len() * out_len + self.lanes && dw.len() == g.c_out * k);
+        assert!(dz.len() >= samples.len() * out_len + self.slack() && dw.len() == g.c_out * k);
         let mut xp =
             buffer::take_dirty::<f32>((g.h + 2 * g.cfg.padding.0) * (g.w + 2 * g.cfg.padding.1) * g.c_in);
         let mut dwt = vec![0.0f32; k * self.lanes];
@@ -146,7 +158,8 @@ impl DirectKernel {
                         (8, false) => x86::run_dw::<1, 12, x86::Ymm>(false, self, &xp, g, dzs, &mut dwt),
                         (16, true) => x86::run_dw::<1, 24, x86::Zmm>(true, self, &xp, g, dzs, &mut dwt),
                         (16, false) => x86::run_dw::<2, 6, x86::Ymm>(false, self, &xp, g, dzs, &mut dwt),
-                        (_, true) => x86::run_dw::<2, 12, x86::Zmm>(true, self, &xp, g, dzs, &mut dwt),
+                        (32, true) => x86::run_dw::<2, 12, x86::Zmm>(true, self, &xp, g, dzs, &mut dwt),
+                        (_, true) => x86::run_dw::<4, 6, x86::Zmm>(true, self, &xp, g, dzs, &mut dwt),
                         (_, false) => x86::run_dw::<4, 3, x86::Ymm>(false, self, &xp, g, dzs, &mut dwt),
                     }
                 }
@@ -160,9 +173,11 @@ impl DirectKernel {
         }
     }
 
-    /// The slack [`DirectKernel::weight_grad`] needs after `dz`.
+    /// The values [`DirectKernel::weight_grad`] reads past the end of `dz`: it loads whole
+    /// registers of `lanes` values per position, so the last position reads `lanes - C_out`
+    /// values beyond it (none when `C_out` fills the registers).
     pub fn slack(&self) -> usize {
-        self.lanes
+        self.lanes - self.c_out
     }
 
     /// One padded sample `xp` into its output `z`.
@@ -176,7 +191,8 @@ impl DirectKernel {
                     (8, _) => x86::run::<1, 8, x86::Ymm>(self, xp, g, z),
                     (16, true) => x86::run::<1, 8, x86::Zmm>(self, xp, g, z),
                     (16, false) => x86::run::<2, 6, x86::Ymm>(self, xp, g, z),
-                    (_, true) => x86::run::<2, 6, x86::Zmm>(self, xp, g, z),
+                    (32, true) => x86::run::<2, 6, x86::Zmm>(self, xp, g, z),
+                    (_, true) => x86::run::<4, 6, x86::Zmm>(self, xp, g, z),
                     (_, false) => x86::run::<4, 3, x86::Ymm>(self, xp, g, z),
                 }
             }
@@ -188,7 +204,7 @@ impl DirectKernel {
 
 #[cfg(target_arch = "x86_64")]
 mod x86 {
-    use super::DirectKernel;
+    use super::{DirectKernel, MAX_DIRECT_CHANNELS};
     use crate::conv::ConvGeometry;
     use std::arch::x86_64::*;
 
@@ -340,15 +356,18 @@ mod x86 {
             unsafe {
                 let zero = V::splat(0.0);
                 let mut acc = [[zero; N]; TB];
-                for pos in 0..positions {
-                    let d: [V; N] =
-                        std::array::from_fn(|i| V::load(dz.as_ptr().add(pos * c_out + i * V::WIDTH)));
-                    let corner = ((pos / g.ow) * s.0 * wp + (pos % g.ow) * s.1) * c;
-                    let x0 = xp.as_ptr().add(corner);
-                    for t in 0..TB {
-                        let x = V::splat(*x0.add(taps[t]));
-                        for i in 0..N {
-                            acc[t][i] = acc[t][i].fmadd(x, d[i]);
+                for oy in 0..g.oh {
+                    let row = xp.as_ptr().add(oy * s.0 * wp * c);
+                    let dz_row = dz.as_ptr().add(oy * g.ow * c_out);
+                    for ox in 0..g.ow {
+                        let d: [V; N] =
+                            std::array::from_fn(|i| V::load(dz_row.add(ox * c_out + i * V::WIDTH)));
+                        let x0 = row.add(ox * s.1 * c);
+                        for t in 0..TB {
+                            let x = V::splat(*x0.add(taps[t]));
+                            for i in 0..N {
+                                acc[t][i] = acc[t][i].fmadd(x, d[i]);
+                            }
                         }
                     }
                 }
@@ -405,12 +424,18 @@ mod x86 {
                 unsafe {
                     let mut acc: [[V; N]; P] =
                         [std::array::from_fn(|i| V::load(k.bias.as_ptr().add(i * V::WIDTH))); P];
-                    for (j, &tap) in k.taps.iter().enumerate() {
-                        let w: [V; N] = std::array::from_fn(|i| V::load(wt.add(j * lanes + i * V::WIDTH)));
-                        for p in 0..P {
-                            let x = V::splat(*xp.as_ptr().add(corner[p] + tap));
-                            for i in 0..N {
-                                acc[p][i] = acc[p][i].fmadd(x, w[i]);
+                    // The taps come in runs of consecutive values (see `run`).
+                    for (r, &start) in k.taps.iter().step_by(k.run).enumerate() {
+                        let x0: [*const f32; P] = std::array::from_fn(|p| xp.as_ptr().add(corner[p] + start));
+                        let w0 = wt.add(r * k.run * lanes);
+                        for ci in 0..k.run {
+                            let w: [V; N] =
+                                std::array::from_fn(|i| V::load(w0.add(ci * lanes + i * V::WIDTH)));
+                            for p in 0..P {
+                                let x = V::splat(*x0[p].add(ci));
+                                for i in 0..N {
+                                    acc[p][i] = acc[p][i].fmadd(x, w[i]);
+                                }
                             }
                         }
                     }
@@ -423,7 +448,7 @@ mod x86 {
                                 v.store(z.as_mut_ptr().add(at + i * V::WIDTH));
                             }
                         } else {
-                            let mut out = [0.0f32; 32];
+                            let mut out = [0.0f32; MAX_DIRECT_CHANNELS];
                             for (i, v) in a.iter().enumerate() {
                                 v.store(out.as_mut_ptr().add(i * V::WIDTH));
                             }
