@@ -180,6 +180,32 @@ proptest! {
         fd("composite conv2d", &inputs, comp)?;
     }
 
+    /// Slices whose kernel rows hold at least 16 values (`f_W · C_in >= 16`, no dilation along
+    /// W) are stored row-major by im2col and spread back by col2im in that layout; the random
+    /// cases above have too few channels to reach it.
+    #[test]
+    fn conv2d_hand_rules_row_major_slices(
+        (n, c_in, c_out) in (1..=2usize, 6..=9usize, 1..=3usize),
+        (kh, kw) in (1..=3usize, 2..=3usize),
+        (stride, padding) in ((1..=2usize, 1..=2usize), (0..=1usize, 0..=2usize)),
+        (eh, ew) in (0..=2usize, 0..=2usize),
+        dilation_h in 1..=2usize,
+        seed in any::<u64>(),
+    ) {
+        prop_assume!(kw * c_in >= 16);
+        let (h, w) = ((dilation_h * (kh - 1) + 1).max(1) + eh, kw + ew);
+        let cfg = Conv2dConfig { stride, padding, dilation: (dilation_h, 1) };
+        let inputs = vec![
+            values(&[n, h, w, c_in], seed),
+            values(&[c_out, kh, kw, c_in], seed ^ 1),
+            values(&[c_out], seed ^ 2),
+        ];
+        let hand = tape_fn(|v| conv2d(&v[0], &v[1], v.get(2), cfg));
+        let comp = tape_fn(|v| composite::conv2d(&v[0], &v[1], v.get(2), cfg));
+        agree(&inputs, hand, comp)?;
+        fd("hand conv2d", &inputs, hand)?;
+    }
+
     #[test]
     fn max_pool2d_hand_rules(case in pool_case()) {
         let cfg = case.cfg;
