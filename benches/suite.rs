@@ -238,7 +238,7 @@ fn e2e(a: &Args) -> Result<(), String> {
     let mut opt = Adam::new(1e-3);
     let start = Instant::now();
     // The whole loop on the kernels' pool: batches are made there too, between steps.
-    let last = parallel::install(|| {
+    let last = parallel::busy(|| {
         let mut last = 0.0;
         let mut batches = Batches::<f32>::new(&train, a.batch, Normalize::MNIST).shuffled(5, 0);
         let mut next = batches.next();

@@ -297,9 +297,9 @@ fn run(o: Options) -> Result<(), Failure> {
         bar.set_prefix(format!("{}/{}", epoch + 1, o.epochs));
         let start = Instant::now();
         let (mut loss_sum, mut seen) = (0.0f64, 0usize);
-        // The epoch runs on the kernels' thread pool, batch making included (see
-        // autograd::parallel::install).
-        parallel::install(|| -> Result<(), Failure> {
+        // The epoch runs on the kernels' thread pool, batch making included, with the pool's
+        // other threads kept awake between kernels (see autograd::parallel::busy).
+        parallel::busy(|| -> Result<(), Failure> {
             let mut batches =
                 Batches::<f32>::new(&train, o.batch_size, Normalize::MNIST).shuffled(o.seed, epoch as u64);
             let mut next = batches.next();
