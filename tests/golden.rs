@@ -8,7 +8,9 @@
 //! schema other than "1", and on a listed folder that holds no case. It prints how many
 //! cases of each op passed.
 
+mod common;
 use autograd::{Tape, Tensor, Var};
+use common::Scratch;
 use nn::conv::{Conv2dConfig, conv2d};
 use nn::dense::dense;
 use nn::loss::{Reduction, softmax_cross_entropy};
@@ -319,27 +321,8 @@ fn golden_cases_match_pytorch() {
 
 // The harness itself must be able to fail: each way a folder can be wrong, checked.
 
-/// A scratch folder of this test process, removed again when dropped.
-struct Scratch(PathBuf);
-
-impl std::ops::Deref for Scratch {
-    type Target = Path;
-    fn deref(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 fn scratch_dir(tag: &str) -> Scratch {
-    let d = std::env::temp_dir().join(format!("tapegrad-golden-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    Scratch(d)
+    Scratch::new(&format!("golden-{tag}"))
 }
 
 fn write_case(dir: &Path, name: &str, meta: &[(&str, &str)], tensors: &[(&str, &[usize], Vec<f64>)]) {

@@ -2,6 +2,8 @@
 //! with one line on stderr and a non-zero exit, never a panic; a short run writes metrics
 //! and a checkpoint that a second run resumes from.
 
+mod common;
+use common::Scratch;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use tapegrad::nn::data::idx::write_idx_u8;
@@ -42,27 +44,8 @@ fn run(args: &[&str]) -> Output {
     Command::new(mnist_binary()).args(args).output().unwrap()
 }
 
-/// A scratch folder of this test process, removed again when dropped.
-struct Scratch(PathBuf);
-
-impl std::ops::Deref for Scratch {
-    type Target = Path;
-    fn deref(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 fn scratch(tag: &str) -> Scratch {
-    let d = std::env::temp_dir().join(format!("tapegrad-cli-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    Scratch(d)
+    Scratch::new(&format!("cli-{tag}"))
 }
 
 /// Asserts a failed run: non-zero exit, exactly one line on stderr that starts with `error:`
