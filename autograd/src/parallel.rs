@@ -185,7 +185,9 @@ pub fn busy<R: Send>(f: impl FnOnce() -> R + Send) -> R {
                     }
                     while !done.load(Ordering::Acquire) {
                         if rayon::yield_now() != Some(rayon::Yield::Executed) {
-                            std::hint::spin_loop();
+                            // Nothing to steal: give the core to any other runnable thread
+                            // (returns at once when there is none, so the core stays awake).
+                            std::thread::yield_now();
                         }
                     }
                 });
