@@ -8,8 +8,9 @@
 //! pool's threads for the cores between parallel kernels. Run a whole training loop inside
 //! [`busy`] to keep the other threads awake between kernels.
 //!
-//! On Linux the pool's threads are pinned one per CPU when the process may use at least as
-//! many CPUs as there are threads (set `TAPEGRAD_PIN=0` to leave them unpinned).
+//! On Linux the pool's threads are pinned one per CPU when the pool has one thread for each
+//! CPU the process may use, as it has by default (set `TAPEGRAD_PIN=0` to leave them
+//! unpinned).
 
 use gemm::Parallelism;
 use rayon::{ThreadPool, ThreadPoolBuilder};
@@ -48,9 +49,11 @@ fn pool() -> &'static ThreadPool {
     })
 }
 
-/// The CPUs the pool's threads are pinned to, one each: the first `n` CPUs this process may
-/// run on, or none (no pinning) with a single thread, more threads than CPUs, or
-/// `TAPEGRAD_PIN=0`.
+/// The CPUs the pool's threads are pinned to, one each: the CPUs this process may run on when
+/// the pool has exactly one thread for each of them (the default), otherwise none (no
+/// pinning): with fewer threads, several processes would all pin to the same first CPUs;
+/// with more, threads would share a CPU anyway. `TAPEGRAD_PIN=0` turns pinning off. (To pin a
+/// pool smaller than the machine, give the process its own CPUs, e.g. `taskset -c 4-7`.)
 ///
 /// Why: the pool's threads sleep between kernels and are woken for the next one, and Linux
 /// tends to wake a thread on the CPU of the thread that wakes it. Unpinned, the two threads of
@@ -62,11 +65,7 @@ fn pinning_cpus(n: usize) -> Vec<usize> {
         return Vec::new();
     }
     let allowed = allowed_cpus();
-    if allowed.len() < n {
-        Vec::new()
-    } else {
-        allowed[..n].to_vec()
-    }
+    if allowed.len() == n { allowed } else { Vec::new() }
 }
 
 #[cfg(target_os = "linux")]
