@@ -250,6 +250,20 @@ fn softmax_rows_are_distributions() {
     }
 }
 
+/// Row-major operands `a` (`m x k`) and `b` (`k x n`) with values spread over [-1, 1).
+fn operands(m: usize, n: usize, k: usize) -> (Vec<f64>, Vec<f64>) {
+    let spread = |i: usize, p: usize| ((i * p) % 1000) as f64 / 500.0 - 1.0;
+    (
+        (0..m * k).map(|i| spread(i, 7919)).collect(),
+        (0..k * n).map(|i| spread(i, 104_729)).collect(),
+    )
+}
+
+/// Element `(i, j)` of `a · b` by the triple loop (`n` columns of `b`, inner dimension `k`).
+fn naive_product(a: &[f64], b: &[f64], (n, k): (usize, usize), i: usize, j: usize) -> f64 {
+    (0..k).map(|p| a[i * k + p] * b[p * n + j]).sum()
+}
+
 /// A small output over a long inner dimension is split along `k` into partial products:
 /// the result must still be the product (checked against the triple loop), with and without
 /// accumulation and through transposed views.
@@ -257,13 +271,8 @@ fn softmax_rows_are_distributions() {
 fn long_inner_dimension_products() {
     use autograd::tensor::{MatMut, MatRef, gemm};
     let (m, n, k) = (32, 33, 4100);
-    let a: Vec<f64> = (0..m * k)
-        .map(|i| ((i * 7919) % 1000) as f64 / 500.0 - 1.0)
-        .collect();
-    let b: Vec<f64> = (0..k * n)
-        .map(|i| ((i * 104_729) % 1000) as f64 / 500.0 - 1.0)
-        .collect();
-    let naive = |i: usize, j: usize| (0..k).map(|p| a[i * k + p] * b[p * n + j]).sum::<f64>();
+    let (a, b) = operands(m, n, k);
+    let naive = |i: usize, j: usize| naive_product(&a, &b, (n, k), i, j);
     let mut c = vec![1.0; m * n];
     gemm(
         MatMut::new(&mut c, m, n).unwrap(),
@@ -301,13 +310,8 @@ fn long_inner_dimension_products() {
 fn products_into_row_and_column_major_destinations() {
     use autograd::tensor::{MatMut, MatRef, gemm};
     for (m, n, k) in [(64, 120, 400), (30, 400, 120), (33, 37, 1000)] {
-        let a: Vec<f64> = (0..m * k)
-            .map(|i| ((i * 7919) % 1000) as f64 / 500.0 - 1.0)
-            .collect();
-        let b: Vec<f64> = (0..k * n)
-            .map(|i| ((i * 104_729) % 1000) as f64 / 500.0 - 1.0)
-            .collect();
-        let naive = |i: usize, j: usize| (0..k).map(|p| a[i * k + p] * b[p * n + j]).sum::<f64>();
+        let (a, b) = operands(m, n, k);
+        let naive = |i: usize, j: usize| naive_product(&a, &b, (n, k), i, j);
         let (av, bv) = (MatRef::new(&a, m, k).unwrap(), MatRef::new(&b, k, n).unwrap());
         let mut row_major = vec![0.5; m * n];
         gemm(MatMut::new(&mut row_major, m, n).unwrap(), true, av, bv, 1.0).unwrap();

@@ -2,7 +2,9 @@
 //! AVX-512 where the CPU has them) against the same ops in f64, which run the generic
 //! im2col + GEMM path: the same values to f32 precision, for every geometry and lane count.
 
+mod common;
 use autograd::{Tape, Tensor};
+use common::values;
 use nn::activation::Activation;
 use nn::conv::{Conv2dConfig, ConvGeometry, conv2d_with};
 use nn::direct_conv::{DirectKernel, MAX_DIRECT_CHANNELS};
@@ -22,15 +24,6 @@ fn run<T: autograd::Element>(
     let gy = Tensor::from_fn(y.shape(), |i| T::from_f64(if i % 3 == 0 { -1.0 } else { 0.5 }));
     let g = tape.backward_with(&y, gy).unwrap();
     vec![y.value().cast(), g[&xv].cast(), g[&wv].cast(), g[&bv].cast()]
-}
-
-fn values(shape: &[usize], seed: u64) -> Tensor<f64> {
-    Tensor::from_fn(shape, |i| {
-        let h = (i as u64 ^ seed)
-            .wrapping_mul(0x9E37_79B9_7F4A_7C15)
-            .rotate_left(23);
-        (h % 2001) as f64 / 1000.0 - 1.0
-    })
 }
 
 proptest! {

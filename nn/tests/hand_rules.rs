@@ -2,8 +2,10 @@
 //! composite (autograd-primitive) forward, (b) their gradients equal the composite's autodiff
 //! gradients, (c) both equal central finite differences in f64.
 
+mod common;
 use autograd::gradcheck::tape_fn;
 use autograd::{GradCheck, Result, Tape, Tensor, Var};
+use common::values;
 use nn::activation::Activation;
 use nn::composite;
 use nn::conv::{Conv2dConfig, conv2d, conv2d_with};
@@ -63,16 +65,6 @@ where
     let r = GradCheck::default().run(inputs, f).unwrap();
     prop_assert!(r.passed, "{}: {}", what, r);
     Ok(())
-}
-
-fn values(shape: &[usize], seed: u64) -> Tensor<f64> {
-    // A deterministic spread of values in [-1, 1) that depends on the seed.
-    Tensor::from_fn(shape, |i| {
-        let h = (i as u64 ^ seed)
-            .wrapping_mul(0x9E37_79B9_7F4A_7C15)
-            .rotate_left(17);
-        (h % 2001) as f64 / 1000.0 - 1.0
-    })
 }
 
 /// Distinct values at least 0.01 apart (a shuffled ramp), so no pooling window holds a
