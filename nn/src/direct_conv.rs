@@ -282,20 +282,12 @@ mod x86 {
         g: &ConvGeometry,
         z: &mut [f32],
     ) {
-        if V::WIDTH == 16 {
-            unsafe {
-                with_avx512(
-                    #[inline(always)]
-                    || kernel::<N, P, V>(k, xp, g, z),
-                )
-            }
-        } else {
-            unsafe {
-                with_avx2(
-                    #[inline(always)]
-                    || kernel::<N, P, V>(k, xp, g, z),
-                )
-            }
+        unsafe {
+            on_isa(
+                V::WIDTH == 16,
+                #[inline(always)]
+                || kernel::<N, P, V>(k, xp, g, z),
+            )
         }
     }
 
@@ -311,20 +303,12 @@ mod x86 {
         dz: &[f32],
         dwt: &mut [f32],
     ) {
-        if avx512 {
-            unsafe {
-                with_avx512(
-                    #[inline(always)]
-                    || kernel_dw::<N, TB, V>(k, xp, g, dz, dwt),
-                )
-            }
-        } else {
-            unsafe {
-                with_avx2(
-                    #[inline(always)]
-                    || kernel_dw::<N, TB, V>(k, xp, g, dz, dwt),
-                )
-            }
+        unsafe {
+            on_isa(
+                avx512,
+                #[inline(always)]
+                || kernel_dw::<N, TB, V>(k, xp, g, dz, dwt),
+            )
         }
     }
 
@@ -379,6 +363,19 @@ mod x86 {
                     }
                 }
             }
+        }
+    }
+
+    /// Runs `f` compiled for AVX-512 (32 vector registers) or for AVX2 and FMA only.
+    ///
+    /// # Safety
+    /// The CPU must have the chosen instructions.
+    #[inline(always)]
+    unsafe fn on_isa(avx512: bool, f: impl FnOnce()) {
+        if avx512 {
+            unsafe { with_avx512(f) }
+        } else {
+            unsafe { with_avx2(f) }
         }
     }
 
