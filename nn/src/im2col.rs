@@ -79,53 +79,74 @@ fn tap_offset(g: &ConvGeometry, wp: usize, oh: usize, ow: usize, kh: usize, kw: 
     ((oh * s.0 + kh * d.0) * wp + ow * s.1 + kw * d.1) * g.c_in
 }
 
-/// im2col for the samples `samples` of the batch: writes their slices `B_ij` into `b` in
-/// `layout` (every element written; zeros where a slice reaches into the padding).
-pub fn im2col<T: Element>(x: &[T], g: &ConvGeometry, samples: Range<usize>, layout: Layout, b: &mut [T]) {
-    let (c, per_sample, k) = (g.c_in, g.oh * g.ow, g.patch());
-    let (in_len, rows) = (g.h * g.w * c, samples.len() * per_sample);
-    let (hp, wp) = padded(g);
-    let mut xp = buffer::take_dirty::<T>(hp * wp * c);
-    for (local, n) in samples.enumerate() {
-        pad_sample(&x[n * in_len..(n + 1) * in_len], g, &mut xp);
-        let first = local * per_sample;
-        match layout {
-            Layout::RowMajor => {
-                // Slice B_ij's kernel row kh is one run of f_W·C_in (dilation 1 along W).
-                let run = g.kw * c;
-                for (r, b_ij) in b[first * k..(first + per_sample) * k]
-                    .chunks_exact_mut(k)
-                    .enumerate()
-                {
-                    let (oh, ow) = (r / g.ow, r % g.ow);
-                    for (kh, dst) in b_ij.chunks_exact_mut(run).enumerate() {
-                        let at = tap_offset(g, wp, oh, ow, kh, 0);
-                        dst.copy_from_slice(&xp[at..at + run]);
-                    }
+/// The runs one sample's slices are made of, the traversal im2col and col2im share: for each
+/// run, `f(b_at, at, len, step)` with `b_at` where its `len` consecutive values start in `B`
+/// (the sample's rows start at row `first` of `rows`), `at` where it starts in the padded
+/// sample and `step` the distance between its values there.
+///
+/// - row-major: slice `B_ij`'s kernel row `kh` is one run of `f_W·C_in` (dilation 1 along W);
+/// - column-major: tap `(kh, kw, ci)` of one output row is one run of `OW` values, `s·C_in`
+///   apart in the padded sample.
+#[inline(always)]
+fn for_each_run(
+    g: &ConvGeometry,
+    layout: Layout,
+    first: usize,
+    rows: usize,
+    mut f: impl FnMut(usize, usize, usize, usize),
+) {
+    let (c, k, wp) = (g.c_in, g.patch(), padded(g).1);
+    match layout {
+        Layout::RowMajor => {
+            let run = g.kw * c;
+            for r in 0..g.oh * g.ow {
+                let (oh, ow) = (r / g.ow, r % g.ow);
+                for kh in 0..g.kh {
+                    f(
+                        (first + r) * k + kh * run,
+                        tap_offset(g, wp, oh, ow, kh, 0),
+                        run,
+                        1,
+                    );
                 }
             }
-            Layout::ColumnMajor => {
-                let step = g.cfg.stride.1 * c;
-                for kh in 0..g.kh {
-                    for kw in 0..g.kw {
-                        for ci in 0..c {
-                            let j = (kh * g.kw + kw) * c + ci;
-                            let row = &mut b[j * rows + first..j * rows + first + per_sample];
-                            for (oh, dst) in row.chunks_exact_mut(g.ow).enumerate() {
-                                let at = tap_offset(g, wp, oh, 0, kh, kw) + ci;
-                                if step == 1 {
-                                    dst.copy_from_slice(&xp[at..at + g.ow]);
-                                } else {
-                                    for (d, &v) in dst.iter_mut().zip(xp[at..].iter().step_by(step)) {
-                                        *d = v;
-                                    }
-                                }
-                            }
+        }
+        Layout::ColumnMajor => {
+            let step = g.cfg.stride.1 * c;
+            for kh in 0..g.kh {
+                for kw in 0..g.kw {
+                    for ci in 0..c {
+                        let j = (kh * g.kw + kw) * c + ci;
+                        for oh in 0..g.oh {
+                            let at = tap_offset(g, wp, oh, 0, kh, kw) + ci;
+                            f(j * rows + first + oh * g.ow, at, g.ow, step);
                         }
                     }
                 }
             }
         }
+    }
+}
+
+/// im2col for the samples `samples` of the batch: writes their slices `B_ij` into `b` in
+/// `layout` (every element written; zeros where a slice reaches into the padding).
+pub fn im2col<T: Element>(x: &[T], g: &ConvGeometry, samples: Range<usize>, layout: Layout, b: &mut [T]) {
+    let (c, per_sample) = (g.c_in, g.oh * g.ow);
+    let (in_len, rows) = (g.h * g.w * c, samples.len() * per_sample);
+    let (hp, wp) = padded(g);
+    let mut xp = buffer::take_dirty::<T>(hp * wp * c);
+    for (local, n) in samples.enumerate() {
+        pad_sample(&x[n * in_len..(n + 1) * in_len], g, &mut xp);
+        for_each_run(g, layout, local * per_sample, rows, |b_at, at, len, step| {
+            let dst = &mut b[b_at..b_at + len];
+            if step == 1 {
+                dst.copy_from_slice(&xp[at..at + len]);
+            } else {
+                for (d, &v) in dst.iter_mut().zip(xp[at..].iter().step_by(step)) {
+                    *d = v;
+                }
+            }
+        });
     }
     buffer::recycle(xp);
 }
@@ -148,48 +169,25 @@ fn col2im_kernel<T: Element>(
     layout: Layout,
     dx: &mut [T],
 ) {
-    let (c, per_sample, k) = (g.c_in, g.oh * g.ow, g.patch());
+    let (c, per_sample) = (g.c_in, g.oh * g.ow);
     let (in_len, rows) = (g.h * g.w * c, samples.len() * per_sample);
     let (ph, pw) = g.cfg.padding;
     let (hp, wp) = padded(g);
     let mut dxp = buffer::take_dirty::<T>(hp * wp * c);
     for local in 0..samples.len() {
         dxp.fill(T::ZERO);
-        let first = local * per_sample;
-        match layout {
-            Layout::RowMajor => {
-                let run = g.kw * c;
-                for (r, db_ij) in db[first * k..(first + per_sample) * k]
-                    .chunks_exact(k)
-                    .enumerate()
-                {
-                    let (oh, ow) = (r / g.ow, r % g.ow);
-                    for (kh, src) in db_ij.chunks_exact(run).enumerate() {
-                        let at = tap_offset(g, wp, oh, ow, kh, 0);
-                        for (d, &v) in dxp[at..at + run].iter_mut().zip(src) {
-                            *d += v;
-                        }
-                    }
+        for_each_run(g, layout, local * per_sample, rows, |b_at, at, len, step| {
+            let src = &db[b_at..b_at + len];
+            if step == 1 {
+                for (d, &v) in dxp[at..at + len].iter_mut().zip(src) {
+                    *d += v;
+                }
+            } else {
+                for (d, &v) in dxp[at..].iter_mut().step_by(step).zip(src) {
+                    *d += v;
                 }
             }
-            Layout::ColumnMajor => {
-                let step = g.cfg.stride.1 * c;
-                for kh in 0..g.kh {
-                    for kw in 0..g.kw {
-                        for ci in 0..c {
-                            let j = (kh * g.kw + kw) * c + ci;
-                            let row = &db[j * rows + first..j * rows + first + per_sample];
-                            for (oh, src) in row.chunks_exact(g.ow).enumerate() {
-                                let at = tap_offset(g, wp, oh, 0, kh, kw) + ci;
-                                for (d, &v) in dxp[at..].iter_mut().step_by(step).zip(src) {
-                                    *d += v;
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-        }
+        });
         // The interior is the gradient; what fell on the padding is dropped.
         let dxs = &mut dx[local * in_len..(local + 1) * in_len];
         for (ih, row) in dxs.chunks_exact_mut(g.w * c).enumerate() {
