@@ -78,9 +78,32 @@ fn run_avx2<R>(f: impl FnOnce() -> R) -> R {
 /// Runs `f` compiled for the widest instruction set this CPU supports.
 #[inline(always)]
 pub fn dispatch<R>(f: impl FnOnce() -> R) -> R {
+    dispatch_at(level(), f)
+}
+
+/// Runs `f` compiled for `at`, which may be narrower than what the CPU supports: for a kernel
+/// written for one instruction set (its vector width or register budget, say).
+///
+/// # Panics
+/// If `at` is wider than [`level`].
+///
+/// ```
+/// use autograd::simd::{Level, dispatch_at, level};
+/// let v: Vec<f32> = (0..1000).map(|i| i as f32).collect();
+/// let total: f32 = dispatch_at(level().min(Level::Avx2), || v.iter().sum());
+/// assert_eq!(total, 499_500.0);
+/// ```
+#[inline(always)]
+pub fn dispatch_at<R>(at: Level, f: impl FnOnce() -> R) -> R {
+    assert!(
+        at <= level(),
+        "dispatch_at({at:?}): this CPU supports {:?} at most",
+        level()
+    );
     #[cfg(target_arch = "x86_64")]
-    match level() {
-        // SAFETY: `level()` reports a level only when the CPU supports all of its features.
+    match at {
+        // SAFETY: `level()` reports a level only when the CPU supports all of its features,
+        // and `at` is at most that level (checked above).
         Level::Avx512 => unsafe { run_avx512(f) },
         // SAFETY: as above.
         Level::Avx2 => unsafe { run_avx2(f) },

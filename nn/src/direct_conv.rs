@@ -206,6 +206,7 @@ impl DirectKernel {
 mod x86 {
     use super::{DirectKernel, MAX_DIRECT_CHANNELS};
     use crate::conv::ConvGeometry;
+    use autograd::simd::{self, Level};
     use std::arch::x86_64::*;
 
     /// The few vector operations the kernel needs, for one register width.
@@ -282,13 +283,16 @@ mod x86 {
         g: &ConvGeometry,
         z: &mut [f32],
     ) {
-        unsafe {
-            on_isa(
-                V::WIDTH == 16,
-                #[inline(always)]
-                || kernel::<N, P, V>(k, xp, g, z),
-            )
-        }
+        let at = if V::WIDTH == 16 {
+            Level::Avx512
+        } else {
+            Level::Avx2
+        };
+        simd::dispatch_at(
+            at,
+            #[inline(always)]
+            || kernel::<N, P, V>(k, xp, g, z),
+        )
     }
 
     /// Runs the weight-gradient kernel compiled for the register type's instruction set.
@@ -303,13 +307,12 @@ mod x86 {
         dz: &[f32],
         dwt: &mut [f32],
     ) {
-        unsafe {
-            on_isa(
-                avx512,
-                #[inline(always)]
-                || kernel_dw::<N, TB, V>(k, xp, g, dz, dwt),
-            )
-        }
+        let at = if avx512 { Level::Avx512 } else { Level::Avx2 };
+        simd::dispatch_at(
+            at,
+            #[inline(always)]
+            || kernel_dw::<N, TB, V>(k, xp, g, dz, dwt),
+        )
     }
 
     /// `dWᵀ[tap] += Σ_pos x[corner(pos) + tap] · dZ[pos]`, `TB` taps at a time held in
@@ -364,29 +367,6 @@ mod x86 {
                 }
             }
         }
-    }
-
-    /// Runs `f` compiled for AVX-512 (32 vector registers) or for AVX2 and FMA only.
-    ///
-    /// # Safety
-    /// The CPU must have the chosen instructions.
-    #[inline(always)]
-    unsafe fn on_isa(avx512: bool, f: impl FnOnce()) {
-        if avx512 {
-            unsafe { with_avx512(f) }
-        } else {
-            unsafe { with_avx2(f) }
-        }
-    }
-
-    #[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
-    unsafe fn with_avx512(f: impl FnOnce()) {
-        f()
-    }
-
-    #[target_feature(enable = "avx2,fma")]
-    unsafe fn with_avx2(f: impl FnOnce()) {
-        f()
     }
 
     /// `P` output positions at a time, each `N` registers of `V` (`N · WIDTH` = the lanes `L`).
