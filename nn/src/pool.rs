@@ -131,6 +131,26 @@ fn split_batch(elements: usize) -> bool {
     elements >= 1 << 15 && parallel::num_threads() > 1 && !parallel::in_parallel_region()
 }
 
+/// Runs `sample((n, part))` for every sample `n` of the batch, `part` being its `per_sample`
+/// elements of `out`: across threads when the kernel touches enough `elements` (see
+/// [`split_batch`]).
+fn over_samples<T: Send>(
+    out: &mut [T],
+    per_sample: usize,
+    elements: usize,
+    sample: impl Fn((usize, &mut [T])) + Sync,
+) {
+    if split_batch(elements) {
+        parallel::install(|| {
+            out.par_chunks_mut(per_sample)
+                .enumerate()
+                .for_each(|part| parallel::part(|| sample(part)))
+        });
+    } else {
+        out.chunks_mut(per_sample).enumerate().for_each(sample);
+    }
+}
+
 /// Max pooling's forward pass over one sample: the window maxima `y` and the mask, stored as
 /// the index within the sample's input of each output's argmax (the first maximum in
 /// row-major window order on ties). Padding is never the maximum.
@@ -242,15 +262,7 @@ impl<T: Element> CustomOp<T> for MaxPool2dOp {
                 },
             )
         };
-        if split_batch(da.len()) {
-            parallel::install(|| {
-                da.par_chunks_mut(in_len)
-                    .enumerate()
-                    .for_each(|part| parallel::part(|| sample(part)))
-            });
-        } else {
-            da.chunks_mut(in_len).enumerate().for_each(sample);
-        }
+        over_samples(&mut da, in_len, g.n * in_len, sample);
         Ok(vec![Some(Tensor::from_vec(da, &[g.n, g.h, g.w, g.c])?)])
     }
 }
@@ -332,15 +344,7 @@ impl<T: Element> CustomOp<T> for AvgPool2dOp {
                 },
             )
         };
-        if split_batch(x.len()) {
-            parallel::install(|| {
-                y.par_chunks_mut(out_len)
-                    .enumerate()
-                    .for_each(|part| parallel::part(|| sample(part)))
-            });
-        } else {
-            y.chunks_mut(out_len).enumerate().for_each(sample);
-        }
+        over_samples(&mut y, out_len, x.len(), sample);
         self.geometry = Some(g);
         Tensor::from_vec(y, &g.output_shape())
     }
@@ -374,15 +378,7 @@ impl<T: Element> CustomOp<T> for AvgPool2dOp {
                 },
             )
         };
-        if split_batch(da.len()) {
-            parallel::install(|| {
-                da.par_chunks_mut(in_len)
-                    .enumerate()
-                    .for_each(|part| parallel::part(|| sample(part)))
-            });
-        } else {
-            da.chunks_mut(in_len).enumerate().for_each(sample);
-        }
+        over_samples(&mut da, in_len, g.n * in_len, sample);
         Ok(vec![Some(Tensor::from_vec(da, &[g.n, g.h, g.w, c])?)])
     }
 }
