@@ -377,20 +377,24 @@ impl<T: Element> CustomOp<T> for Conv2dOp {
                 let mut dw = Vec::new();
                 if need_w {
                     // Kernel: dW_c = Σ_ij dZ_ijc · B_ij, i.e. dW = dZᵀ · B.
-                    dw = buffer::take_dirty(c_out * k);
-                    let dw_mat = MatMut::new(&mut dw, c_out, k)?;
                     if let Some(direct) = &direct {
                         // dZ with its slack: the chunk's own copy, or dA itself (no slack needed).
+                        // The partial stays in the kernel's lane layout until all are summed.
                         let dz_slack = if dz_own.is_empty() { dz_rows } else { &dz_own };
-                        direct.weight_grad(x.as_slice(), &g, samples.clone(), dz_slack, &mut dw);
-                    } else if g.is_pointwise() {
-                        let x_rows = &x.as_slice()[samples.start * rows * k..samples.end * rows * k];
-                        gemm(dw_mat, false, dz_mat.t(), MatRef::new(x_rows, m, k)?, T::ONE)?;
+                        dw = buffer::take_zeroed(direct.lane_len());
+                        direct.weight_grad_lanes(x.as_slice(), &g, samples.clone(), dz_slack, &mut dw);
                     } else {
-                        let mut b_mat = buffer::take_dirty(m * k);
-                        im2col(x.as_slice(), &g, samples.clone(), layout, &mut b_mat);
-                        gemm(dw_mat, false, dz_mat.t(), layout.view(&b_mat, m, k)?, T::ONE)?;
-                        buffer::recycle(b_mat);
+                        dw = buffer::take_dirty(c_out * k);
+                        let dw_mat = MatMut::new(&mut dw, c_out, k)?;
+                        if g.is_pointwise() {
+                            let x_rows = &x.as_slice()[samples.start * rows * k..samples.end * rows * k];
+                            gemm(dw_mat, false, dz_mat.t(), MatRef::new(x_rows, m, k)?, T::ONE)?;
+                        } else {
+                            let mut b_mat = buffer::take_dirty(m * k);
+                            im2col(x.as_slice(), &g, samples.clone(), layout, &mut b_mat);
+                            gemm(dw_mat, false, dz_mat.t(), layout.view(&b_mat, m, k)?, T::ONE)?;
+                            buffer::recycle(b_mat);
+                        }
                     }
                 }
                 // Bias: db_c = Σ_ij dZ_ijc.
@@ -418,7 +422,16 @@ impl<T: Element> CustomOp<T> for Conv2dOp {
                 Ok((dw, db))
             },
         );
-        let [dw, db] = sum_in_order(partials)?;
+        let [mut dw, db] = sum_in_order(partials)?;
+        if let Some(direct) = &direct {
+            // The direct kernel's partials were summed in its lane layout.
+            dw = dw.map(|dwt| {
+                let mut out = buffer::take_dirty(c_out * k);
+                direct.from_lanes(&dwt, &mut out);
+                buffer::recycle(dwt);
+                out
+            });
+        }
         let mut grads = vec![
             need_x.then(|| Tensor::from_vec(dx, x.shape())).transpose()?,
             dw.map(|dw| Tensor::from_vec(dw, w.shape())).transpose()?,

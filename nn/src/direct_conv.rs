@@ -134,16 +134,37 @@ impl DirectKernel {
         dz: &[T],
         dw: &mut [T],
     ) {
+        let mut dwt = vec![T::ZERO; self.lane_len()];
+        self.weight_grad_lanes(x, g, samples, dz, &mut dwt);
+        self.from_lanes(&dwt, dw);
+    }
+
+    /// The length of `dW` in the kernel's lane layout `dWᵀ` (`[K, L]`: row `j` holds tap `j`
+    /// of every kernel, then `L - C_out` unused lanes).
+    pub fn lane_len(&self) -> usize {
+        self.taps.len() * self.lanes
+    }
+
+    /// [`DirectKernel::weight_grad`] added into `dwt`, `dW` in the lane layout (see
+    /// [`DirectKernel::lane_len`]): partial sums over parts of a batch stay in this layout
+    /// and are turned into `[C_out, K]` once, by [`DirectKernel::from_lanes`].
+    pub fn weight_grad_lanes<T: Element>(
+        &self,
+        x: &[T],
+        g: &ConvGeometry,
+        samples: Range<usize>,
+        dz: &[T],
+        dwt: &mut [T],
+    ) {
         let (x, dz) = (
             as_f32(x).expect("checked in new"),
             as_f32(dz).expect("checked in new"),
         );
-        let dw = as_f32_mut(dw).expect("checked in new");
-        let (in_len, out_len, k) = (g.h * g.w * g.c_in, g.oh * g.ow * g.c_out, g.patch());
-        assert!(dz.len() >= samples.len() * out_len + self.slack() && dw.len() == g.c_out * k);
+        let dwt = as_f32_mut(dwt).expect("checked in new");
+        let (in_len, out_len) = (g.h * g.w * g.c_in, g.oh * g.ow * g.c_out);
+        assert!(dz.len() >= samples.len() * out_len + self.slack() && dwt.len() == self.lane_len());
         let mut xp =
             buffer::take_dirty::<f32>((g.h + 2 * g.cfg.padding.0) * (g.w + 2 * g.cfg.padding.1) * g.c_in);
-        let mut dwt = vec![0.0f32; k * self.lanes];
         for (local, n) in samples.enumerate() {
             pad_sample(&x[n * in_len..(n + 1) * in_len], g, &mut xp);
             let dzs = &dz[local * out_len..];
@@ -154,21 +175,27 @@ impl DirectKernel {
                 unsafe {
                     // Register budgets: 32 vector registers with AVX-512, 16 with AVX2.
                     match (self.lanes, avx512) {
-                        (8, true) => x86::run_dw::<1, 24, x86::Ymm>(true, self, &xp, g, dzs, &mut dwt),
-                        (8, false) => x86::run_dw::<1, 12, x86::Ymm>(false, self, &xp, g, dzs, &mut dwt),
-                        (16, true) => x86::run_dw::<1, 24, x86::Zmm>(true, self, &xp, g, dzs, &mut dwt),
-                        (16, false) => x86::run_dw::<2, 6, x86::Ymm>(false, self, &xp, g, dzs, &mut dwt),
-                        (32, true) => x86::run_dw::<2, 12, x86::Zmm>(true, self, &xp, g, dzs, &mut dwt),
-                        (_, true) => x86::run_dw::<4, 6, x86::Zmm>(true, self, &xp, g, dzs, &mut dwt),
-                        (_, false) => x86::run_dw::<4, 3, x86::Ymm>(false, self, &xp, g, dzs, &mut dwt),
+                        (8, true) => x86::run_dw::<1, 24, x86::Ymm>(true, self, &xp, g, dzs, dwt),
+                        (8, false) => x86::run_dw::<1, 12, x86::Ymm>(false, self, &xp, g, dzs, dwt),
+                        (16, true) => x86::run_dw::<1, 24, x86::Zmm>(true, self, &xp, g, dzs, dwt),
+                        (16, false) => x86::run_dw::<2, 6, x86::Ymm>(false, self, &xp, g, dzs, dwt),
+                        (32, true) => x86::run_dw::<2, 12, x86::Zmm>(true, self, &xp, g, dzs, dwt),
+                        (_, true) => x86::run_dw::<4, 6, x86::Zmm>(true, self, &xp, g, dzs, dwt),
+                        (_, false) => x86::run_dw::<4, 3, x86::Ymm>(false, self, &xp, g, dzs, dwt),
                     }
                 }
             }
         }
         buffer::recycle(xp);
-        for co in 0..g.c_out {
-            for j in 0..k {
-                dw[co * k + j] = dwt[j * self.lanes + co];
+    }
+
+    /// `dW` (`[C_out, K]`) from its lane layout `dwt` (see [`DirectKernel::lane_len`]).
+    pub fn from_lanes<T: Element>(&self, dwt: &[T], dw: &mut [T]) {
+        let k = self.taps.len();
+        assert!(dwt.len() == self.lane_len() && dw.len() == self.c_out * k);
+        for (j, tap) in dwt.chunks_exact(self.lanes).enumerate() {
+            for (row, &v) in dw.chunks_exact_mut(k).zip(&tap[..self.c_out]) {
+                row[j] = v;
             }
         }
     }

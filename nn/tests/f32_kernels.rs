@@ -63,6 +63,32 @@ proptest! {
     }
 }
 
+/// Batches large enough to be split into several chunks (one sample each here), whose partial
+/// `dW` and `db` the op sums: the direct kernel's partials are summed in its lane layout and
+/// turned into `[C_out, K]` once, which must give what f64's GEMM path gives.
+#[test]
+fn f32_conv_over_several_chunks() {
+    let (n, h, w, c_in, f) = (4, 20, 20, 16, 3);
+    for (c_out, pad, act) in [(20, 0, Activation::Relu), (64, 1, Activation::Identity)] {
+        let cfg = Conv2dConfig::new().padding(pad);
+        let x = values(&[n, h, w, c_in], 11);
+        let wt = values(&[c_out, f, f, c_in], 12).map(|v| v * 0.5);
+        let b = values(&[c_out], 13);
+        let wide = run::<f64>(&x, &wt, &b, cfg, act);
+        let narrow = run::<f32>(&x, &wt, &b, cfg, act);
+        for (name, (a, e)) in ["y", "dx", "dw", "db"].iter().zip(narrow.iter().zip(&wide)) {
+            assert_eq!(a.shape(), e.shape());
+            let scale = e.as_slice().iter().fold(1.0f64, |m, v| m.max(v.abs()));
+            for (i, (p, q)) in a.as_slice().iter().zip(e.as_slice()).enumerate() {
+                assert!(
+                    (p - q).abs() <= 2e-5 * scale,
+                    "C_out {c_out} {name}[{i}]: f32 {p} vs f64 {q}"
+                );
+            }
+        }
+    }
+}
+
 /// The same property on the narrower instruction sets this machine may not pick by itself:
 /// the test binary runs itself again with `TAPEGRAD_SIMD` capping the level (read once per
 /// process), so the AVX2 kernels and the baseline (im2col + GEMM) f32 path are checked too.
