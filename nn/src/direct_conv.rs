@@ -412,13 +412,26 @@ mod x86 {
         // Output positions in row-major order, P at a time (across row ends).
         let positions = g.oh * g.ow;
         let mut pos = 0;
+        // The output row and column of `pos`, stepped along (no division per block).
+        let (mut oy, mut ox) = (0, 0);
         while pos < positions {
             let block = P.min(positions - pos);
             // Positions past the end repeat the last one; their sums are dropped.
-            let corner: [usize; P] = std::array::from_fn(|p| {
-                let q = pos + p.min(block - 1);
-                ((q / g.ow) * s.0 * wp + (q % g.ow) * s.1) * c
-            });
+            let mut corner = [0; P];
+            for (p, corner) in corner.iter_mut().enumerate() {
+                *corner = (oy * s.0 * wp + ox * s.1) * c;
+                if p + 1 < block {
+                    ox += 1;
+                    if ox == g.ow {
+                        (oy, ox) = (oy + 1, 0);
+                    }
+                }
+            }
+            // Step past the block's last position.
+            ox += 1;
+            if ox == g.ow {
+                (oy, ox) = (oy + 1, 0);
+            }
             {
                 // Every tap of every window lies inside the padded sample.
                 assert!(corner[P - 1] + k.span <= xp.len() && k.wt.len() == k.taps.len() * lanes);
