@@ -31,6 +31,7 @@
 
 use crate::activation::Activation;
 use crate::direct_conv::DirectKernel;
+use crate::direct_input_grad::DirectInputGrad;
 use crate::im2col::{Layout, col2im, im2col};
 use autograd::tensor::{MatMut, MatRef, gemm};
 use autograd::{CustomOp, Element, Error, Result, Saved, Tensor, Var, buffer, parallel, simd};
@@ -343,6 +344,11 @@ impl<T: Element> CustomOp<T> for Conv2dOp {
             DirectKernel::new(w.as_slice(), None, &g)
         };
         let slack = direct.as_ref().map_or(0, DirectKernel::slack);
+        let direct_dx = if g.is_pointwise() || !need_x {
+            None
+        } else {
+            DirectInputGrad::new::<T>(&g)
+        };
         // The input gradient, written chunk by chunk (left empty when not needed).
         let mut dx = buffer::take_dirty::<T>(if need_x { x.numel() } else { 0 });
         let per_sample = g.h * g.w * g.c_in;
@@ -407,9 +413,12 @@ impl<T: Element> CustomOp<T> for Conv2dOp {
                     Vec::new()
                 };
                 if need_x {
-                    // Input: dB = dZ · W, then col2im adds each slice's row of dB back.
+                    // Input: dB = dZ · W, then col2im adds each slice's row of dB back; or
+                    // directly, dZ_slice(ij) += Σ_c dZ_ijc · W_c, without storing dB.
                     let w_mat = MatRef::new(w.as_slice(), c_out, k)?;
-                    if g.is_pointwise() {
+                    if let Some(direct) = &direct_dx {
+                        direct.input_grad(w.as_slice(), &g, dz_rows, samples.len(), dx_part);
+                    } else if g.is_pointwise() {
                         gemm(MatMut::new(dx_part, m, k)?, false, dz_mat, w_mat, T::ONE)?;
                     } else {
                         let mut db_mat = buffer::take_dirty(m * k);

@@ -230,7 +230,7 @@ impl DirectKernel {
 }
 
 #[cfg(target_arch = "x86_64")]
-mod x86 {
+pub(crate) mod x86 {
     use super::{DirectKernel, MAX_DIRECT_CHANNELS};
     use crate::conv::ConvGeometry;
     use autograd::simd::{self, Level};

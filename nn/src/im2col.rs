@@ -54,7 +54,7 @@ impl Layout {
 }
 
 /// The sizes of one sample's padded input `[H + 2p_H, W + 2p_W, C_in]`: `(H_p, W_p)`.
-fn padded(g: &ConvGeometry) -> (usize, usize) {
+pub(crate) fn padded(g: &ConvGeometry) -> (usize, usize) {
     (g.h + 2 * g.cfg.padding.0, g.w + 2 * g.cfg.padding.1)
 }
 

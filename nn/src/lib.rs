@@ -7,7 +7,8 @@
 //!
 //! - [`conv`]: `conv2d` (im2col + GEMM forward; `dW = dZᵀ·B`, `db = Σ dZ`, `dB = dZ·W` +
 //!   col2im backward; [`im2col`] builds `B`, [`direct_conv`] handles layers with few kernels
-//!   without it) and `conv2d_with` for a fused [`activation`].
+//!   without it, [`direct_input_grad`] adds `dZ_slice += Σ_c dZ_ijc · W_c` without `dB`) and
+//!   `conv2d_with` for a fused [`activation`].
 //! - [`pool`]: `max_pool2d` (argmax mask) and `avg_pool2d` (`dA = dZ ⊗ M`).
 //! - [`dense`]: `dense` (`Z = A·W + b`) and `flatten`.
 //! - [`composite`]: the same ops from autograd primitives, to check the hand rules against.
@@ -26,6 +27,7 @@ pub mod conv;
 pub mod data;
 pub mod dense;
 pub mod direct_conv;
+pub mod direct_input_grad;
 pub mod im2col;
 pub mod init;
 pub mod layers;
