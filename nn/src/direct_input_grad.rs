@@ -8,11 +8,13 @@
 //! `P` positions accumulates its rows in registers, `J` vector registers of a kernel row at a
 //! time, and adds them straight onto the zero-padded input gradient.
 //!
-//! It is used for `f32` on CPUs with AVX2 when `C_in` is a multiple of the vector width (8 or
-//! 16), so that a kernel row `f_W · C_in` fills whole registers and the slices of neighbouring
-//! positions overlap in whole registers (a partly overlapping reload of a value just stored
-//! stalls the CPU); otherwise [`DirectInputGrad::new`] returns `None` and the op uses
-//! `dB = dZ · W` + col2im.
+//! It is used for `f32` on CPUs with AVX2 when a kernel row `f_W · C_in` nearly fills whole
+//! registers (8 or 16 lanes; at most a quarter of the last register left over, which is
+//! filled with zero kernels); otherwise [`DirectInputGrad::new`] returns `None` and the op
+//! uses `dB = dZ · W` + col2im. Reloading a value the CPU has just stored stalls it when the
+//! load only partly overlaps the store, which happens between neighbouring positions unless
+//! their slices lie a whole number of registers apart: in that case a block never holds two
+//! positions of one row closer than a register row apart (see [`DirectInputGrad::new`]).
 
 use crate::conv::ConvGeometry;
 use crate::im2col::padded;
@@ -27,8 +29,13 @@ pub struct DirectInputGrad {
     starts: Vec<usize>,
     /// The taps in a run.
     run: usize,
-    /// Registers of the vector width per run.
-    regs: usize,
+    /// The run rounded up to whole registers.
+    lanes: usize,
+    /// The vector width.
+    width: usize,
+    /// The output positions in the order the kernel takes them, `P` at a time: each as
+    /// (its first value in `dZ`, its window's corner in the padded sample).
+    order: Vec<(usize, usize)>,
 }
 
 /// The slice as `f32` if `T` is `f32`.
@@ -47,9 +54,14 @@ fn as_f32_mut<T: Element>(v: &mut [T]) -> Option<&mut [f32]> {
 
 impl DirectInputGrad {
     /// The plan for `g` with element type `T`; `None` when the direct rule does not apply
-    /// (not `f32`, a CPU without AVX2, or `C_in` not a multiple of the vector width).
+    /// (not `f32`, a CPU without AVX2, or a run of taps that would leave more than a quarter
+    /// of its last register empty).
+    ///
+    /// The positions are taken row by row; where neighbouring slices do not lie a whole
+    /// number of registers apart, in `q` passes over the rows, pass `φ` taking the columns
+    /// `ox ≡ φ (mod q)`, with `q` the number of positions a run's registers span.
     pub fn new<T: Element>(g: &ConvGeometry) -> Option<Self> {
-        if TypeId::of::<T>() != TypeId::of::<f32>() {
+        if TypeId::of::<T>() != TypeId::of::<f32>() || cfg!(not(target_arch = "x86_64")) {
             return None;
         }
         let width = match simd::level() {
@@ -57,22 +69,40 @@ impl DirectInputGrad {
             simd::Level::Avx2 => 8,
             _ => return None,
         };
-        if !g.c_in.is_multiple_of(width) || cfg!(not(target_arch = "x86_64")) {
+        let (c, wp, d, s) = (g.c_in, padded(g).1, g.cfg.dilation, g.cfg.stride);
+        let whole_rows = d.1 == 1;
+        let run = if whole_rows { g.kw * c } else { c };
+        let lanes = run.next_multiple_of(width);
+        if 4 * lanes > 5 * run {
             return None;
         }
-        let (c, wp, d) = (g.c_in, padded(g).1, g.cfg.dilation);
-        let whole_rows = d.1 == 1;
         let starts = (0..g.kh)
             .flat_map(|kh| {
                 let kws = if whole_rows { 1 } else { g.kw };
                 (0..kws).map(move |kw| (kh * d.0 * wp + kw * d.1) * c)
             })
             .collect();
-        let run = if whole_rows { g.kw * c } else { c };
+        let step = s.1 * c;
+        let q = if step.is_multiple_of(width) {
+            1
+        } else {
+            lanes.div_ceil(step)
+        };
+        let order = (0..q)
+            .flat_map(|phase| {
+                (0..g.oh).flat_map(move |oy| {
+                    (phase..g.ow)
+                        .step_by(q)
+                        .map(move |ox| ((oy * g.ow + ox) * g.c_out, (oy * s.0 * wp + ox * s.1) * c))
+                })
+            })
+            .collect();
         Some(DirectInputGrad {
             starts,
             run,
-            regs: run / width,
+            lanes,
+            width,
+            order,
         })
     }
 
@@ -91,14 +121,40 @@ impl DirectInputGrad {
         );
         let (hp, wp) = padded(g);
         let (ph, pw, c) = (g.cfg.padding.0, g.cfg.padding.1, g.c_in);
-        let unpadded = ph == 0 && pw == 0;
-        // Without padding, each sample's gradient is accumulated in place.
-        let mut scratch = buffer::take_dirty::<f32>(if unpadded { 0 } else { hp * wp * c });
+        // The kernels a run at a time, `[runs, C_out, lanes]`, the lanes past the run zero
+        // (they add zeros past the slice's end); or `w` itself where runs fill whole registers.
+        let runs = self.starts.len();
+        let mut padded_w = Vec::new();
+        let kernels = if self.lanes == self.run {
+            Kernels {
+                w,
+                run_stride: self.run,
+                co_stride: g.patch(),
+            }
+        } else {
+            padded_w = buffer::take_zeroed::<f32>(runs * g.c_out * self.lanes);
+            for (r, rows) in padded_w.chunks_exact_mut(g.c_out * self.lanes).enumerate() {
+                for (co, row) in rows.chunks_exact_mut(self.lanes).enumerate() {
+                    let from = co * g.patch() + r * self.run;
+                    row[..self.run].copy_from_slice(&w[from..from + self.run]);
+                }
+            }
+            Kernels {
+                w: &padded_w,
+                run_stride: g.c_out * self.lanes,
+                co_stride: self.lanes,
+            }
+        };
+        // Without padding and with whole registers, each sample's gradient is accumulated in
+        // place; otherwise in a padded scratch sample, with room for the zeros past its end.
+        let in_place = ph == 0 && pw == 0 && self.lanes == self.run;
+        let scratch_len = hp * wp * c + self.lanes - self.run;
+        let mut scratch = buffer::take_dirty::<f32>(if in_place { 0 } else { scratch_len });
         for (dz, dx) in dz.chunks_exact(out_len).zip(dx.chunks_exact_mut(in_len)) {
-            let dxp: &mut [f32] = if unpadded { dx } else { &mut scratch };
+            let dxp: &mut [f32] = if in_place { dx } else { &mut scratch };
             dxp.fill(0.0);
-            self.sample(w, g, dz, dxp);
-            if !unpadded {
+            self.sample(&kernels, g, dz, dxp);
+            if !in_place {
                 for (ih, row) in dx.chunks_exact_mut(g.w * c).enumerate() {
                     let at = ((ih + ph) * wp + pw) * c;
                     row.copy_from_slice(&scratch[at..at + g.w * c]);
@@ -106,10 +162,11 @@ impl DirectInputGrad {
             }
         }
         buffer::recycle(scratch);
+        buffer::recycle(padded_w);
     }
 
     /// One sample: `dxp` (the padded sample's gradient, zeroed) gets every position's rows.
-    fn sample(&self, w: &[f32], g: &ConvGeometry, dz: &[f32], dxp: &mut [f32]) {
+    fn sample(&self, w: &Kernels, g: &ConvGeometry, dz: &[f32], dxp: &mut [f32]) {
         #[cfg(target_arch = "x86_64")]
         {
             use crate::direct_conv::x86::{Ymm, Zmm};
@@ -118,7 +175,8 @@ impl DirectInputGrad {
             // registers with AVX-512, 16 with AVX2; `J` must divide the registers of a run.
             // SAFETY: each kernel runs only where its instructions exist (`simd::level`).
             unsafe {
-                match (avx512, self.regs % 4, self.regs % 3, self.regs % 2) {
+                let regs = self.lanes / self.width;
+                match (avx512, regs % 4, regs % 3, regs % 2) {
                     (true, 0, _, _) => run::<4, 6, Zmm>(self, w, g, dz, dxp),
                     (true, _, 0, _) => run::<3, 8, Zmm>(self, w, g, dz, dxp),
                     (true, _, _, 0) => run::<2, 12, Zmm>(self, w, g, dz, dxp),
@@ -134,6 +192,14 @@ impl DirectInputGrad {
     }
 }
 
+/// The kernels as the kernel reads them: run `r`'s lanes for kernel `co` start at
+/// `r · run_stride + co · co_stride`.
+struct Kernels<'a> {
+    w: &'a [f32],
+    run_stride: usize,
+    co_stride: usize,
+}
+
 /// Runs the kernel compiled for the register type's instruction set.
 ///
 /// # Safety
@@ -141,7 +207,7 @@ impl DirectInputGrad {
 #[cfg(target_arch = "x86_64")]
 unsafe fn run<const J: usize, const P: usize, V: crate::direct_conv::x86::Vector>(
     plan: &DirectInputGrad,
-    w: &[f32],
+    w: &Kernels,
     g: &ConvGeometry,
     dz: &[f32],
     dxp: &mut [f32],
@@ -165,46 +231,37 @@ unsafe fn run<const J: usize, const P: usize, V: crate::direct_conv::x86::Vector
 #[inline(always)]
 fn kernel<const J: usize, const P: usize, V: crate::direct_conv::x86::Vector>(
     plan: &DirectInputGrad,
-    w: &[f32],
+    w: &Kernels,
     g: &ConvGeometry,
     dz: &[f32],
     dxp: &mut [f32],
 ) {
-    let (c, c_out, k, wp) = (g.c_in, g.c_out, g.patch(), padded(g).1);
-    let s = g.cfg.stride;
-    let positions = g.oh * g.ow;
-    debug_assert_eq!(plan.regs * V::WIDTH, plan.run);
-    // Every write lies inside the padded sample (its last window ends at its end) and every
-    // read of `w` inside `[C_out, K]`, `dz` inside `[positions, C_out]`.
-    let last = ((g.oh - 1) * s.0 * wp + (g.ow - 1) * s.1) * c;
-    assert!(last + plan.starts.last().map_or(0, |&s| s + plan.run) <= dxp.len());
-    assert!(w.len() == c_out * k && dz.len() == positions * c_out && plan.regs.is_multiple_of(J));
+    let c_out = g.c_out;
+    let regs = plan.lanes / V::WIDTH;
+    debug_assert_eq!(plan.width, V::WIDTH);
+    // Every write lies inside the padded sample plus its room for zeros (the last window ends
+    // at its end), every read of the kernels inside them, of `dz` inside `[positions, C_out]`.
+    let last = plan.order.iter().map(|&(_, corner)| corner).max().unwrap_or(0);
+    assert!(last + plan.starts.last().map_or(0, |&s| s + plan.lanes) <= dxp.len());
+    assert!(w.w.len() >= (plan.starts.len() - 1) * w.run_stride + (c_out - 1) * w.co_stride + plan.lanes);
+    assert!(dz.len() == g.oh * g.ow * c_out && regs.is_multiple_of(J) && !plan.order.is_empty());
     for (r, &start) in plan.starts.iter().enumerate() {
-        for j0 in (0..plan.regs).step_by(J) {
-            let w0 = w[r * plan.run + j0 * V::WIDTH..].as_ptr();
-            let (mut oy, mut ox, mut pos) = (0, 0, 0);
-            while pos < positions {
-                let block = P.min(positions - pos);
+        for j0 in (0..regs).step_by(J) {
+            let w0 = w.w[r * w.run_stride + j0 * V::WIDTH..].as_ptr();
+            for block in plan.order.chunks(P) {
                 // Positions past the end repeat the last one; their sums are not added.
-                let mut at = [0; P];
-                let mut grad = [dz.as_ptr(); P];
-                for p in 0..P {
-                    at[p] = (oy * s.0 * wp + ox * s.1) * c + start + j0 * V::WIDTH;
-                    grad[p] = dz[(pos + p.min(block - 1)) * c_out..].as_ptr();
-                    if p < block {
-                        ox += 1;
-                        if ox == g.ow {
-                            (oy, ox) = (oy + 1, 0);
-                        }
-                    }
-                }
-                // SAFETY: the CPU has the instructions (the caller's `run_at`); `w0 + co·K +
-                // J·WIDTH` stays inside `w` (a run's registers lie inside its kernel row),
-                // `grad[p] + co` inside `dz`, and `at[p] + J·WIDTH` inside `dxp` (the asserts).
+                let at: [usize; P] =
+                    std::array::from_fn(|p| block[p.min(block.len() - 1)].1 + start + j0 * V::WIDTH);
+                let grad: [*const f32; P] =
+                    std::array::from_fn(|p| dz[block[p.min(block.len() - 1)].0..].as_ptr());
+                // SAFETY: the CPU has the instructions (the caller's `run`); `w0 + co ·
+                // co_stride + J · WIDTH` stays inside the kernels, `grad[p] + co` inside `dz`,
+                // and `at[p] + J · WIDTH` inside `dxp` (the asserts above).
                 unsafe {
                     let mut acc = [[V::splat(0.0); J]; P];
                     for co in 0..c_out {
-                        let wv: [V; J] = std::array::from_fn(|j| V::load(w0.add(co * k + j * V::WIDTH)));
+                        let wv: [V; J] =
+                            std::array::from_fn(|j| V::load(w0.add(co * w.co_stride + j * V::WIDTH)));
                         for p in 0..P {
                             let d = V::splat(*grad[p].add(co));
                             for j in 0..J {
@@ -213,14 +270,13 @@ fn kernel<const J: usize, const P: usize, V: crate::direct_conv::x86::Vector>(
                         }
                     }
                     let one = V::splat(1.0);
-                    for (p, a) in acc.iter().enumerate().take(block) {
+                    for (p, a) in acc.iter().enumerate().take(block.len()) {
                         for (j, v) in a.iter().enumerate() {
                             let to = dxp.as_mut_ptr().add(at[p] + j * V::WIDTH);
                             V::load(to).fmadd(one, *v).store(to);
                         }
                     }
                 }
-                pos += block;
             }
         }
     }
