@@ -2,7 +2,8 @@
 //! global gradient norm. Each update follows PyTorch's `torch.optim` formulas, written out
 //! beside the code; the state is named after the parameters, so it survives checkpoints.
 
-use autograd::{Element, Error, Gradients, Param, Result, Tensor, simd};
+use autograd::{Element, Error, Gradients, Param, Result, Tensor, parallel, simd};
+use rayon::prelude::*;
 use std::collections::BTreeMap;
 
 /// An optimizer's state: the step count and its named buffers (`momentum.conv1.w`, ...).
@@ -107,36 +108,47 @@ impl<T: Element> Optimizer<T> for Sgd<T> {
 
     fn step(&mut self, params: Vec<(String, &mut Param<T>)>, grads: &Gradients<T>) -> Result<()> {
         let (lr, mu, wd) = (t::<T>(self.lr), t::<T>(self.momentum), t::<T>(self.weight_decay));
+        let (nesterov, decay) = (self.nesterov, self.weight_decay != 0.0);
+        // L2 weight decay adds `λ·p` to the gradient (skipped at 0, so that an infinite
+        // weight does not turn its gradient into NaN).
+        let decayed = move |gi: T, pi: T| if decay { gi + wd * pi } else { gi };
         for (name, p) in params {
             let grad = grad_of("sgd", &name, p, grads)?;
-            let mut g = grad.clone();
-            if self.weight_decay != 0.0 {
-                for (gi, &pi) in g.as_mut_slice().iter_mut().zip(p.value().as_slice()) {
-                    *gi += wd * pi;
-                }
-            }
-            if self.momentum != 0.0 {
-                let key = format!("momentum.{name}");
-                let buf = match self.state.buffers.get_mut(&key) {
-                    Some(b) => {
-                        for (bi, &gi) in b.as_mut_slice().iter_mut().zip(g.as_slice()) {
-                            *bi = mu * *bi + gi;
+            // The momentum buffer starts as the first step's gradient.
+            let key = format!("momentum.{name}");
+            let first = self.momentum != 0.0 && !self.state.buffers.contains_key(&key);
+            let mut no_buffer = Vec::new();
+            let buf = if self.momentum != 0.0 {
+                let zeros = || Tensor::zeros(grad.shape());
+                self.state.buffers.entry(key).or_insert_with(zeros).as_mut_slice()
+            } else {
+                &mut no_buffer[..]
+            };
+            let update = |pv: &mut [T], grad: &[T], buf: &mut [T], _: &mut [T]| {
+                simd::dispatch(
+                    #[inline(always)]
+                    || {
+                        if buf.is_empty() {
+                            for (pi, &gi) in pv.iter_mut().zip(grad) {
+                                *pi -= lr * decayed(gi, *pi);
+                            }
+                            return;
                         }
-                        b
-                    }
-                    None => self.state.buffers.entry(key).or_insert_with(|| g.clone()),
-                };
-                if self.nesterov {
-                    for (gi, &bi) in g.as_mut_slice().iter_mut().zip(buf.as_slice()) {
-                        *gi += mu * bi;
-                    }
-                } else {
-                    g = buf.clone();
-                }
-            }
-            for (pi, &gi) in p.value_mut().as_mut_slice().iter_mut().zip(g.as_slice()) {
-                *pi -= lr * gi;
-            }
+                        for ((pi, &gi), bi) in pv.iter_mut().zip(grad).zip(buf) {
+                            let g = decayed(gi, *pi);
+                            *bi = if first { g } else { mu * *bi + g };
+                            *pi -= lr * if nesterov { g + mu * *bi } else { *bi };
+                        }
+                    },
+                )
+            };
+            over_param_chunks(
+                p.value_mut().as_mut_slice(),
+                grad.as_slice(),
+                buf,
+                &mut [],
+                update,
+            );
         }
         self.state.step += 1;
         Ok(())
@@ -254,23 +266,28 @@ impl<T: Element> Optimizer<T> for Adam<T> {
                 .buffers
                 .get_mut(&format!("exp_avg_sq.{name}"))
                 .expect("inserted above");
-            let pv = p.value_mut().as_mut_slice();
-            if self.decoupled && wd != 0.0 {
-                let decay = t::<T>(1.0 - lr * wd);
-                pv.iter_mut().for_each(|x| *x *= decay);
-            }
+            let decay = t::<T>(if self.decoupled { 1.0 - lr * wd } else { 1.0 });
             let l2 = t::<T>(if self.decoupled { 0.0 } else { wd });
-            let (ms, vs) = (m.as_mut_slice(), v.as_mut_slice());
-            simd::dispatch(
-                #[inline(always)]
-                || {
-                    for (((pi, &gi), mi), vi) in pv.iter_mut().zip(grad.as_slice()).zip(ms).zip(vs) {
-                        let g = gi + l2 * *pi;
-                        *mi = b1t * *mi + one_b1 * g;
-                        *vi = b2t * *vi + one_b2 * g * g;
-                        *pi -= step_size * *mi / (vi.sqrt() / bias2_sqrt + eps);
-                    }
-                },
+            let update = |pv: &mut [T], grad: &[T], ms: &mut [T], vs: &mut [T]| {
+                simd::dispatch(
+                    #[inline(always)]
+                    || {
+                        for (((pi, &gi), mi), vi) in pv.iter_mut().zip(grad).zip(ms).zip(vs) {
+                            *pi *= decay;
+                            let g = gi + l2 * *pi;
+                            *mi = b1t * *mi + one_b1 * g;
+                            *vi = b2t * *vi + one_b2 * g * g;
+                            *pi -= step_size * *mi / (vi.sqrt() / bias2_sqrt + eps);
+                        }
+                    },
+                )
+            };
+            over_param_chunks(
+                p.value_mut().as_mut_slice(),
+                grad.as_slice(),
+                m.as_mut_slice(),
+                v.as_mut_slice(),
+                update,
             );
             self.state.buffers.insert(format!("exp_avg.{name}"), m);
         }
@@ -302,6 +319,43 @@ impl<T: Element> Optimizer<T> for Adam<T> {
         self.state = state;
         Ok(())
     }
+}
+
+/// Elements per part when an update is split across threads.
+const UPDATE_CHUNK: usize = 8192;
+
+/// Runs an element-wise update `f(param, grad, state_1, state_2)` over a parameter, split
+/// into parts of [`UPDATE_CHUNK`] elements across the pool's threads when it has at least two
+/// (LeNet-5's first dense layer has 48k); the result is the same either way. A state may be
+/// empty (an optimizer without it), and then each part gets it empty.
+fn over_param_chunks<T: Element>(
+    p: &mut [T],
+    g: &[T],
+    s1: &mut [T],
+    s2: &mut [T],
+    f: impl Fn(&mut [T], &[T], &mut [T], &mut [T]) + Sync,
+) {
+    if p.len() < 2 * UPDATE_CHUNK || parallel::num_threads() < 2 || parallel::in_parallel_region() {
+        return f(p, g, s1, s2);
+    }
+    fn parts<T>(s: &mut [T]) -> Box<dyn Iterator<Item = &mut [T]> + '_> {
+        if s.is_empty() {
+            Box::new(std::iter::repeat_with(|| &mut [][..]))
+        } else {
+            Box::new(s.chunks_mut(UPDATE_CHUNK))
+        }
+    }
+    let parts: Vec<_> = p
+        .chunks_mut(UPDATE_CHUNK)
+        .zip(g.chunks(UPDATE_CHUNK))
+        .zip(parts(s1))
+        .zip(parts(s2))
+        .collect();
+    parallel::install(|| {
+        parts
+            .into_par_iter()
+            .for_each(|(((p, g), s1), s2)| parallel::part(|| f(p, g, s1, s2)))
+    });
 }
 
 /// Scales all gradients down so that their global L2 norm is at most `max_norm`, as

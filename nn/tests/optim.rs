@@ -6,10 +6,12 @@
 use autograd::{Param, Tape, Tensor};
 use nn::optim::{Adam, ConstantLr, CosineLr, LrSchedule, Optimizer, Sgd, StepLr, clip_grad_norm};
 
-fn run(mut opt: impl Optimizer<f64>, steps: usize) -> Vec<f64> {
-    let a = Tensor::from_vec(vec![1.0, 2.0, 0.5], &[3]).unwrap();
-    let c = Tensor::from_vec(vec![0.3, -0.7, 1.1], &[3]).unwrap();
-    let mut p = Param::new(Tensor::from_vec(vec![1.0, -2.0, 0.5], &[3]).unwrap());
+/// `steps` steps on the quadratic with `p`, `a` and `c` repeated `copies` times (each element
+/// is its own independent problem).
+fn run(mut opt: impl Optimizer<f64>, steps: usize, copies: usize) -> Vec<f64> {
+    let repeat = |v: [f64; 3]| Tensor::from_vec(v.repeat(copies), &[3 * copies]).unwrap();
+    let (a, c) = (repeat([1.0, 2.0, 0.5]), repeat([0.3, -0.7, 1.1]));
+    let mut p = Param::new(repeat([1.0, -2.0, 0.5]));
     for _ in 0..steps {
         let tape = Tape::new();
         let pv = tape.param(&p);
@@ -27,58 +29,74 @@ fn close(got: &[f64], want: &[f64]) {
     }
 }
 
+/// Three steps of the optimizer `make` builds against PyTorch's `want`: on the three-element
+/// parameter, and on a parameter of 30000 elements (the three repeated), whose update is
+/// split into parts across threads when the pool has two or more.
+fn check<O: Optimizer<f64>>(make: impl Fn() -> O, want: [f64; 3]) {
+    for copies in [1, 10_000] {
+        let got = run(make(), 3, copies);
+        assert_eq!(got.len(), 3 * copies);
+        for (i, (g, w)) in got.iter().zip(want.iter().cycle()).enumerate() {
+            assert!(
+                (g - w).abs() <= 1e-12 * (1.0 + w.abs()),
+                "element {i} of {}: {g} vs {w}",
+                got.len()
+            );
+        }
+    }
+}
+
 #[test]
 fn sgd_plain() {
     // torch.optim.SGD(lr=0.1)
-    close(
-        &run(Sgd::new(0.1), 3),
-        &[0.6477, -0.8532000000000001, 0.11491249999999996],
+    check(
+        || Sgd::new(0.1),
+        [0.6477, -0.8532000000000001, 0.11491249999999996],
     );
 }
 
 #[test]
 fn sgd_momentum() {
     // torch.optim.SGD(lr=0.1, momentum=0.9)
-    close(
-        &run(Sgd::new(0.1).momentum(0.9), 3),
-        &[0.3318, 0.20430000000000023, -0.2252875000000001],
+    check(
+        || Sgd::new(0.1).momentum(0.9),
+        [0.3318, 0.20430000000000023, -0.2252875000000001],
     );
 }
 
 #[test]
 fn sgd_nesterov_with_weight_decay() {
     // torch.optim.SGD(lr=0.1, momentum=0.9, nesterov=True, weight_decay=0.01)
-    let opt = Sgd::new(0.1).momentum(0.9).nesterov(true).weight_decay(0.01);
-    close(
-        &run(opt, 3),
-        &[0.12043185367099994, 0.6104443606480001, -0.4969456210945001],
+    check(
+        || Sgd::new(0.1).momentum(0.9).nesterov(true).weight_decay(0.01),
+        [0.12043185367099994, 0.6104443606480001, -0.4969456210945001],
     );
 }
 
 #[test]
 fn adam() {
     // torch.optim.Adam(lr=0.1)
-    close(
-        &run(Adam::new(0.1), 3),
-        &[0.7010947850695696, -1.7005108395021926, 0.2004321640655475],
+    check(
+        || Adam::new(0.1),
+        [0.7010947850695696, -1.7005108395021926, 0.2004321640655475],
     );
 }
 
 #[test]
 fn adam_with_l2_weight_decay() {
     // torch.optim.Adam(lr=0.1, weight_decay=0.1)
-    close(
-        &run(Adam::new(0.1).weight_decay(0.1), 3),
-        &[0.7011271039047182, -1.7005152896652744, 0.20051529122347378],
+    check(
+        || Adam::new(0.1).weight_decay(0.1),
+        [0.7011271039047182, -1.7005152896652744, 0.20051529122347378],
     );
 }
 
 #[test]
 fn adamw_decoupled_weight_decay() {
     // torch.optim.AdamW(lr=0.1, weight_decay=0.1)
-    close(
-        &run(Adam::adamw(0.1).weight_decay(0.1), 3),
-        &[0.6745286953745009, -1.6442234980575106, 0.1885943980122391],
+    check(
+        || Adam::adamw(0.1).weight_decay(0.1),
+        [0.6745286953745009, -1.6442234980575106, 0.1885943980122391],
     );
 }
 
