@@ -6,7 +6,7 @@
 use crate::activation::Activation;
 use crate::conv::{add_row_vector, column_sums};
 use autograd::tensor::{MatMut, MatRef, gemm};
-use autograd::{CustomOp, Element, Error, Result, Saved, Tensor, Var, buffer, simd};
+use autograd::{CustomOp, Element, Error, Result, Saved, Tensor, Var, buffer, parallel, simd};
 
 /// The dense layer as a [`CustomOp`]: inputs `a` `[N, In]`, `w` `[In, Out]`, optionally `b`
 /// `[Out]`, with an optional fused activation `σ`.
@@ -53,13 +53,22 @@ impl<T: Element> CustomOp<T> for DenseOp {
             ));
         }
         let mut z = buffer::take_dirty::<T>(n * o);
-        gemm(
-            MatMut::new(&mut z, n, o)?,
-            false,
-            MatRef::new(a.as_slice(), n, i)?,
-            MatRef::new(w.as_slice(), i, o)?,
-            T::ONE,
-        )?;
+        let w_mat = MatRef::new(w.as_slice(), i, o)?;
+        // Z = A · W, the top and bottom halves of the batch on two threads when it pays.
+        let rows = |z: &mut [T], from: usize, to: usize| {
+            let a_rows = MatRef::new(&a.as_slice()[from * i..to * i], to - from, i)?;
+            gemm(MatMut::new(z, to - from, o)?, false, a_rows, w_mat, T::ONE)
+        };
+        if split_between_threads(n, i, o) {
+            let (top, bottom) = z.split_at_mut(n / 2 * o);
+            let (r1, r2) = parallel::join(
+                || parallel::part(|| rows(top, 0, n / 2)),
+                || parallel::part(|| rows(bottom, n / 2, n)),
+            );
+            r1.and(r2)?;
+        } else {
+            rows(&mut z, 0, n)?;
+        }
         let activation = self.activation;
         simd::dispatch(
             #[inline(always)]
@@ -97,33 +106,32 @@ impl<T: Element> CustomOp<T> for DenseOp {
         };
         let dz_mat = MatRef::new(dz.as_slice(), n, o)?;
         // dA = dZ · Wᵀ
-        let da = if needs[0] {
+        let input_grad = || -> Result<Option<Tensor<T>>> {
+            if !needs[0] {
+                return Ok(None);
+            }
             let mut da = buffer::take_dirty::<T>(n * i);
-            gemm(
-                MatMut::new(&mut da, n, i)?,
-                false,
-                dz_mat,
-                MatRef::new(w.as_slice(), i, o)?.t(),
-                T::ONE,
-            )?;
-            Some(Tensor::from_vec(da, &[n, i])?)
-        } else {
-            None
+            let w_t = MatRef::new(w.as_slice(), i, o)?.t();
+            gemm(MatMut::new(&mut da, n, i)?, false, dz_mat, w_t, T::ONE)?;
+            Ok(Some(Tensor::from_vec(da, &[n, i])?))
         };
         // dW = Aᵀ · dZ
-        let dw = if needs[1] {
+        let weight_grad = || -> Result<Option<Tensor<T>>> {
+            if !needs[1] {
+                return Ok(None);
+            }
             let mut dw = buffer::take_dirty::<T>(i * o);
-            gemm(
-                MatMut::new(&mut dw, i, o)?,
-                false,
-                MatRef::new(a.as_slice(), n, i)?.t(),
-                dz_mat,
-                T::ONE,
-            )?;
-            Some(Tensor::from_vec(dw, &[i, o])?)
-        } else {
-            None
+            let a_t = MatRef::new(a.as_slice(), n, i)?.t();
+            gemm(MatMut::new(&mut dw, i, o)?, false, a_t, dz_mat, T::ONE)?;
+            Ok(Some(Tensor::from_vec(dw, &[i, o])?))
         };
+        // The two products are independent: on two threads when it pays.
+        let (da, dw) = if needs[0] && needs[1] && split_between_threads(n, i, o) {
+            parallel::join(|| parallel::part(input_grad), || parallel::part(weight_grad))
+        } else {
+            (input_grad(), weight_grad())
+        };
+        let (da, dw) = (da?, dw?);
         let mut grads = vec![da, dw];
         // db = Σ_rows dZ
         if needs.len() == 3 {
@@ -135,6 +143,22 @@ impl<T: Element> CustomOp<T> for DenseOp {
         }
         Ok(grads)
     }
+}
+
+/// Whether a dense layer's products (`N x In x Out` multiply-adds each) are split between
+/// two threads: the forward pass by halves of the batch, the backward pass as its two
+/// products side by side. Only when the pool has another thread, the caller is not one part
+/// of a parallel kernel already, and the product is large enough for the hand-off to pay but
+/// smaller than what the GEMM splits between threads itself (LeNet-5's first two dense
+/// layers at batch 64; measured: 64x400x120 forward+backward 0.128 -> 0.071 ms on two
+/// threads, while 64x9216x128 ran 8% slower split this way than by the GEMM). A row of the
+/// result is computed the same way either way.
+fn split_between_threads(n: usize, i: usize, o: usize) -> bool {
+    let work = n * i * o;
+    n >= 2
+        && (1 << 19..1 << 22).contains(&work)
+        && parallel::num_threads() > 1
+        && !parallel::in_parallel_region()
 }
 
 /// `Z = A · W + b`: `a` `[N, In]`, `w` `[In, Out]`, `b` `[Out]`.
