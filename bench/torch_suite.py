@@ -50,6 +50,9 @@ SIDE = "torch"
 SEED = 0
 # Untimed runs before each ops row is timed (the contract asks for at least 3).
 WARMUP_RUNS = 5
+# ... and at least this long: the first tens of milliseconds of a row run slower (a small
+# GEMM took 4x its steady time in its first 20 runs), whichever side runs it.
+WARMUP_SECONDS = 0.2
 MIN_RUNS = 20
 # Untimed training steps before the timed epoch.
 WARMUP_STEPS = 20
@@ -180,9 +183,12 @@ def make_run(setup, backward):
 
 
 def median_ms(run, runs):
-    """Warm `run` up, then time `runs` calls of it; the median in milliseconds."""
-    for _ in range(WARMUP_RUNS):
+    """Warm `run` up (at least WARMUP_RUNS calls and WARMUP_SECONDS), then time `runs` calls
+    of it; the median in milliseconds."""
+    start, done = time.perf_counter(), 0
+    while done < WARMUP_RUNS or time.perf_counter() - start < WARMUP_SECONDS:
         run()
+        done += 1
     times = []
     for _ in range(runs):
         start = time.perf_counter()

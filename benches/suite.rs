@@ -69,10 +69,14 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
-/// Times `f` `runs` times after three warm-up runs; the median in milliseconds.
+/// Times `f` `runs` times after warming up (at least five runs and 0.2 s, as
+/// `bench/torch_suite.py` does: the first tens of milliseconds of a row run slower, a small
+/// GEMM at 4x its steady time over its first 20 runs); the median in milliseconds.
 fn time_ms(runs: usize, mut f: impl FnMut()) -> f64 {
-    for _ in 0..3 {
+    let (start, mut done) = (Instant::now(), 0);
+    while done < 5 || start.elapsed().as_secs_f64() < 0.2 {
         f();
+        done += 1;
     }
     median(
         (0..runs)
