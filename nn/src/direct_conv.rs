@@ -46,15 +46,16 @@ pub struct DirectKernel {
     c_out: usize,
 }
 
-/// The slice as `f32` if `T` is `f32`.
-fn as_f32<T: Element>(v: &[T]) -> Option<&[f32]> {
+/// The slice as `f32` if `T` is `f32` (the f32-only kernels of this crate take their
+/// operands through it).
+pub(crate) fn as_f32<T: Element>(v: &[T]) -> Option<&[f32]> {
     // SAFETY: T is f32 (same type, checked by TypeId), so the cast is the identity.
     (TypeId::of::<T>() == TypeId::of::<f32>())
         .then(|| unsafe { std::slice::from_raw_parts(v.as_ptr().cast(), v.len()) })
 }
 
 /// The mutable slice as `f32` if `T` is `f32`.
-fn as_f32_mut<T: Element>(v: &mut [T]) -> Option<&mut [f32]> {
+pub(crate) fn as_f32_mut<T: Element>(v: &mut [T]) -> Option<&mut [f32]> {
     // SAFETY: as in `as_f32`.
     (TypeId::of::<T>() == TypeId::of::<f32>())
         .then(|| unsafe { std::slice::from_raw_parts_mut(v.as_mut_ptr().cast(), v.len()) })

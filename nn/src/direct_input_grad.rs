@@ -17,6 +17,7 @@
 //! positions of one row closer than a register row apart (see [`DirectInputGrad::new`]).
 
 use crate::conv::ConvGeometry;
+use crate::direct_conv::{as_f32, as_f32_mut};
 use crate::im2col::padded;
 use autograd::{Element, buffer, simd};
 use std::any::TypeId;
@@ -36,20 +37,6 @@ pub struct DirectInputGrad {
     /// The output positions in the order the kernel takes them, `P` at a time: each as
     /// (its first value in `dZ`, its window's corner in the padded sample).
     order: Vec<(usize, usize)>,
-}
-
-/// The slice as `f32` if `T` is `f32`.
-fn as_f32<T: Element>(v: &[T]) -> Option<&[f32]> {
-    // SAFETY: T is f32 (same type, checked by TypeId), so the cast is the identity.
-    (TypeId::of::<T>() == TypeId::of::<f32>())
-        .then(|| unsafe { std::slice::from_raw_parts(v.as_ptr().cast(), v.len()) })
-}
-
-/// The mutable slice as `f32` if `T` is `f32`.
-fn as_f32_mut<T: Element>(v: &mut [T]) -> Option<&mut [f32]> {
-    // SAFETY: as in `as_f32`.
-    (TypeId::of::<T>() == TypeId::of::<f32>())
-        .then(|| unsafe { std::slice::from_raw_parts_mut(v.as_mut_ptr().cast(), v.len()) })
 }
 
 impl DirectInputGrad {

@@ -7,6 +7,7 @@
 //! - Average pooling: `dA = dZ ⊗ M` with `M = 1/(f_H·f_W)` over the window (the Kronecker
 //!   product for non-overlapping windows; overlapping windows accumulate).
 
+use crate::direct_conv::{as_f32, as_f32_mut};
 use autograd::{CustomOp, Element, Error, Result, Saved, Tensor, Var, buffer, parallel, simd};
 use rayon::prelude::*;
 
@@ -111,6 +112,7 @@ impl PoolGeometry {
     }
 
     /// The input rows of window row `oh` that lie inside the image.
+    #[inline]
     fn rows(&self, oh: usize) -> std::ops::Range<usize> {
         let start = (oh * self.cfg.stride.0) as isize - self.cfg.padding.0 as isize;
         let end = (start + self.cfg.kernel.0 as isize).min(self.h as isize);
@@ -118,6 +120,7 @@ impl PoolGeometry {
     }
 
     /// The input columns of window column `ow` that lie inside the image.
+    #[inline]
     fn cols(&self, ow: usize) -> std::ops::Range<usize> {
         let start = (ow * self.cfg.stride.1) as isize - self.cfg.padding.1 as isize;
         let end = (start + self.cfg.kernel.1 as isize).min(self.w as isize);
@@ -187,6 +190,53 @@ pub fn max_pool_mask<T: Element>(x: &[T], g: &PoolGeometry, y: &mut [T], argmax:
     }
 }
 
+/// [`max_pool_mask`] for `f32` with AVX-512: up to 16 channels of a window at a time in one
+/// register, the last ones masked, the running argmax in another (same values, same mask,
+/// same tie and NaN rules).
+///
+/// # Safety
+/// The CPU must have AVX-512F.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn max_pool_mask_avx512(x: &[f32], g: &PoolGeometry, y: &mut [f32], argmax: &mut [u32]) {
+    use std::arch::x86_64::*;
+    let c = g.c;
+    assert!(x.len() == g.h * g.w * c && y.len() == g.oh * g.ow * c && argmax.len() == y.len());
+    let lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    for oh in 0..g.oh {
+        let rows = g.rows(oh);
+        for ow in 0..g.ow {
+            let (cols, out) = (g.cols(ow), (oh * g.ow + ow) * c);
+            let first = (rows.start * g.w + cols.start) * c;
+            for c0 in (0..c).step_by(16) {
+                let k: __mmask16 = if c - c0 >= 16 { 0xffff } else { (1 << (c - c0)) - 1 };
+                // SAFETY: masked loads and stores touch only the lanes `c0..c` of a window
+                // element or an output, inside `x`, `y` and `argmax` (the assert above and
+                // the window's rows and columns lying inside the image).
+                unsafe {
+                    // Indices fit in 32 bits (checked by the op); i32 arithmetic wraps like u32.
+                    let index = |at: usize| _mm512_add_epi32(_mm512_set1_epi32((at + c0) as i32), lane);
+                    let mut best = _mm512_maskz_loadu_ps(k, x.as_ptr().add(first + c0));
+                    let mut at_best = index(first);
+                    for ih in rows.clone() {
+                        for iw in cols.clone() {
+                            let at = (ih * g.w + iw) * c;
+                            let v = _mm512_maskz_loadu_ps(k, x.as_ptr().add(at + c0));
+                            // A larger value or a NaN takes over, as in `max_pool_mask`.
+                            let take = _mm512_cmp_ps_mask::<_CMP_GT_OQ>(v, best)
+                                | _mm512_cmp_ps_mask::<_CMP_UNORD_Q>(v, v);
+                            best = _mm512_mask_mov_ps(best, take, v);
+                            at_best = _mm512_mask_mov_epi32(at_best, take, index(at));
+                        }
+                    }
+                    _mm512_mask_storeu_ps(y.as_mut_ptr().add(out + c0), k, best);
+                    _mm512_mask_storeu_epi32(argmax.as_mut_ptr().add(out + c0).cast(), k, at_best);
+                }
+            }
+        }
+    }
+}
+
 /// Max pooling as a [`CustomOp`].
 pub struct MaxPool2dOp {
     cfg: Pool2dConfig,
@@ -219,10 +269,17 @@ impl<T: Element> CustomOp<T> for MaxPool2dOp {
         let mut y = buffer::take_dirty::<T>(g.n * out_len);
         let mut argmax = buffer::take_dirty::<u32>(g.n * out_len);
         let x = x.as_slice();
+        let avx512 = cfg!(target_arch = "x86_64") && simd::level() == simd::Level::Avx512;
         let sample = |(n, (ys, ms)): (usize, (&mut [T], &mut [u32]))| {
+            let xs = &x[n * in_len..(n + 1) * in_len];
+            #[cfg(target_arch = "x86_64")]
+            if let (true, Some(xs), Some(ys)) = (avx512, as_f32(xs), as_f32_mut(ys)) {
+                // SAFETY: the CPU has AVX-512F (`simd::level`).
+                return unsafe { max_pool_mask_avx512(xs, &g, ys, ms) };
+            }
             simd::dispatch(
                 #[inline(always)]
-                || max_pool_mask(&x[n * in_len..(n + 1) * in_len], &g, ys, ms),
+                || max_pool_mask(xs, &g, ys, ms),
             )
         };
         if split_batch(x.len()) {

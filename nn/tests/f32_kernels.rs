@@ -8,6 +8,7 @@ use common::values;
 use nn::activation::Activation;
 use nn::conv::{Conv2dConfig, ConvGeometry, conv2d_with};
 use nn::direct_conv::{DirectKernel, MAX_DIRECT_CHANNELS};
+use nn::pool::{Pool2dConfig, max_pool2d};
 use proptest::prelude::*;
 
 /// Forward value and the gradients of x, w, b for an upstream gradient of ones-and-signs.
@@ -65,6 +66,47 @@ proptest! {
     }
 }
 
+/// Max pooling's forward value and input gradient (upstream gradient of ±1 and ½).
+fn pool_run<T: autograd::Element>(x: &Tensor<f64>, cfg: Pool2dConfig) -> Vec<Tensor<f64>> {
+    let tape = Tape::<T>::new();
+    let xv = tape.var(x.cast());
+    let y = max_pool2d(&xv, cfg).unwrap();
+    let gy = Tensor::from_fn(y.shape(), |i| T::from_f64(if i % 3 == 0 { -1.0 } else { 0.5 }));
+    let g = tape.backward_with(&y, gy).unwrap();
+    vec![y.value().cast(), g[&xv].cast()]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    /// The f32 max pooling (vectorised over channels with AVX-512) picks the same maxima and
+    /// the same argmax as the generic f64 loop: values from a few levels, so windows hold ties
+    /// (the first maximum in row-major window order wins), and some NaNs (a NaN wins).
+    #[test]
+    fn f32_max_pool_matches_f64(
+        (n, h, w) in (1..=2usize, 1..=9usize, 1..=9usize),
+        c in prop::sample::select(vec![1usize, 3, 6, 15, 16, 17, 33, 64]),
+        (f, s) in (1..=3usize, 1..=3usize),
+        pad in 0..=1usize,
+        nans in prop::bool::ANY,
+        seed in any::<u64>(),
+    ) {
+        prop_assume!(2 * pad <= f && h + 2 * pad >= f && w + 2 * pad >= f);
+        let cfg = Pool2dConfig::new(f).stride(s).padding(pad);
+        let x = values(&[n, h, w, c], seed).map(|v| {
+            let level = (v * 2.0).round() / 2.0; // -1, -0.5, 0, 0.5, 1
+            if nans && v > 0.9 { f64::NAN } else { level }
+        });
+        let (narrow, wide) = (pool_run::<f32>(&x, cfg), pool_run::<f64>(&x, cfg));
+        for (name, (a, e)) in ["y", "dx"].iter().zip(narrow.iter().zip(&wide)) {
+            prop_assert_eq!(a.shape(), e.shape());
+            for (i, (p, q)) in a.as_slice().iter().zip(e.as_slice()).enumerate() {
+                prop_assert!(p == q || (p.is_nan() && q.is_nan()), "{}[{}]: f32 {} vs f64 {}", name, i, p, q);
+            }
+        }
+    }
+}
+
 /// Batches large enough to be split into several chunks (one sample each here), whose partial
 /// `dW` and `db` the op sums: the direct kernel's partials are summed in its lane layout and
 /// turned into `[C_out, K]` once, which must give what f64's GEMM path gives.
@@ -91,9 +133,10 @@ fn f32_conv_over_several_chunks() {
     }
 }
 
-/// The same property on the narrower instruction sets this machine may not pick by itself:
-/// the test binary runs itself again with `TAPEGRAD_SIMD` capping the level (read once per
-/// process), so the AVX2 kernels and the baseline (im2col + GEMM) f32 path are checked too.
+/// The same properties (convolution and max pooling) on the narrower instruction sets this
+/// machine may not pick by itself: the test binary runs itself again with `TAPEGRAD_SIMD`
+/// capping the level (read once per process), so the AVX2 kernels and the baseline
+/// (im2col + GEMM, scalar pooling) f32 paths are checked too.
 #[test]
 fn narrower_instruction_sets() {
     if std::env::var_os("TAPEGRAD_SIMD").is_some() {
@@ -101,13 +144,13 @@ fn narrower_instruction_sets() {
     }
     for level in ["avx2", "baseline"] {
         let out = std::process::Command::new(std::env::current_exe().unwrap())
-            .args(["f32_conv_matches_f64", "--exact", "--test-threads=1"])
+            .args(["matches_f64", "--test-threads=1"])
             .env("TAPEGRAD_SIMD", level)
             .output()
             .unwrap();
         let text = String::from_utf8_lossy(&out.stdout);
         assert!(
-            out.status.success() && text.contains("1 passed"),
+            out.status.success() && text.contains("2 passed"),
             "TAPEGRAD_SIMD={level}: {text}{}",
             String::from_utf8_lossy(&out.stderr)
         );
