@@ -64,12 +64,16 @@ fn t<T: Element>(v: f64) -> T {
 /// g ← g + μ·b if Nesterov, else b
 /// p ← p - η·g
 /// ```
+///
+/// Subnormal values are flushed to zero during the update unless
+/// [`flush_denormals(false)`](Sgd::flush_denormals) says otherwise.
 #[derive(Clone, Debug)]
 pub struct Sgd<T: Element> {
     lr: f64,
     momentum: f64,
     nesterov: bool,
     weight_decay: f64,
+    flush_denormals: bool,
     state: OptimizerState<T>,
 }
 
@@ -81,8 +85,15 @@ impl<T: Element> Sgd<T> {
             momentum: 0.0,
             nesterov: false,
             weight_decay: 0.0,
+            flush_denormals: true,
             state: OptimizerState::default(),
         }
+    }
+    /// Whether the update flushes subnormal values to zero (the default; see
+    /// [`Adam::flush_denormals`]).
+    pub fn flush_denormals(mut self, flush: bool) -> Self {
+        self.flush_denormals = flush;
+        self
     }
     /// With momentum `μ`.
     pub fn momentum(mut self, momentum: f64) -> Self {
@@ -143,6 +154,7 @@ impl<T: Element> Optimizer<T> for Sgd<T> {
                 )
             };
             over_param_chunks(
+                self.flush_denormals,
                 p.value_mut().as_mut_slice(),
                 grad.as_slice(),
                 buf,
@@ -185,6 +197,9 @@ impl<T: Element> Optimizer<T> for Sgd<T> {
 /// v ← β2·v + (1-β2)·g²
 /// p ← p - (η / (1-β1^t)) · m / (√v / √(1-β2^t) + ε)
 /// ```
+///
+/// Subnormal values are flushed to zero during the update unless
+/// [`flush_denormals(false)`](Adam::flush_denormals) says otherwise.
 #[derive(Clone, Debug)]
 pub struct Adam<T: Element> {
     lr: f64,
@@ -192,6 +207,7 @@ pub struct Adam<T: Element> {
     eps: f64,
     weight_decay: f64,
     decoupled: bool,
+    flush_denormals: bool,
     state: OptimizerState<T>,
 }
 
@@ -204,8 +220,21 @@ impl<T: Element> Adam<T> {
             eps: 1e-8,
             weight_decay: 0.0,
             decoupled: false,
+            flush_denormals: true,
             state: OptimizerState::default(),
         }
+    }
+    /// Whether the update flushes subnormal values (below `f32::MIN_POSITIVE`, about 1.2e-38,
+    /// in f32) to zero, as TensorFlow and XLA do on the CPU: the default. The moments of
+    /// weights whose gradient stays zero (behind a dead ReLU) decay through the subnormal
+    /// range, and every instruction that meets one costs the CPU a microcode assist of about
+    /// a hundred cycles (LeNet-5 at batch 16 trained at 24k samples/s instead of 34k). The
+    /// parameters come out the same (such a term is far below a weight's last bit); only
+    /// the optimizer's state holds zeros where PyTorch, which keeps IEEE gradual underflow
+    /// by default, holds subnormals. `false` keeps gradual underflow too.
+    pub fn flush_denormals(mut self, flush: bool) -> Self {
+        self.flush_denormals = flush;
+        self
     }
     /// AdamW with learning rate `lr` and PyTorch's default decoupled weight decay 0.01.
     pub fn adamw(lr: f64) -> Self {
@@ -283,6 +312,7 @@ impl<T: Element> Optimizer<T> for Adam<T> {
                 )
             };
             over_param_chunks(
+                self.flush_denormals,
                 p.value_mut().as_mut_slice(),
                 grad.as_slice(),
                 m.as_mut_slice(),
@@ -328,13 +358,22 @@ const UPDATE_CHUNK: usize = 8192;
 /// into parts of [`UPDATE_CHUNK`] elements across the pool's threads when it has at least two
 /// (LeNet-5's first dense layer has 48k); the result is the same either way. A state may be
 /// empty (an optimizer without it), and then each part gets it empty.
+/// With `flush`, each part runs with subnormals flushed to zero.
 fn over_param_chunks<T: Element>(
+    flush: bool,
     p: &mut [T],
     g: &[T],
     s1: &mut [T],
     s2: &mut [T],
-    f: impl Fn(&mut [T], &[T], &mut [T], &mut [T]) + Sync,
+    update: impl Fn(&mut [T], &[T], &mut [T], &mut [T]) + Sync,
 ) {
+    let f = |p: &mut [T], g: &[T], s1: &mut [T], s2: &mut [T]| {
+        if flush {
+            simd::with_denormals_flushed(|| update(p, g, s1, s2))
+        } else {
+            update(p, g, s1, s2)
+        }
+    };
     if p.len() < 2 * UPDATE_CHUNK || parallel::num_threads() < 2 || parallel::in_parallel_region() {
         return f(p, g, s1, s2);
     }

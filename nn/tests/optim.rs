@@ -191,3 +191,54 @@ fn schedules_follow_pytorch() {
     assert_eq!(got, [0.1, 0.1, 0.1, 0.05, 0.05, 0.05, 0.025, 0.025]);
     assert_eq!(ConstantLr(0.3).lr_at(99), 0.3);
 }
+
+/// One f32 step with a zero gradient from a state whose decaying buffer (`key`) is just
+/// above the subnormal range: the buffer after the step (`β·1.2e-38`, subnormal) and the
+/// parameter.
+fn decay_into_subnormals(mut opt: impl Optimizer<f32>, keys: &[&str]) -> (f32, f32) {
+    let mut p = Param::new(Tensor::<f32>::ones(&[1]));
+    let mut buffers = std::collections::BTreeMap::new();
+    for (i, key) in keys.iter().enumerate() {
+        let v = if i == 0 { 1.2e-38 } else { 1.0 };
+        buffers.insert(format!("{key}.p"), Tensor::from_vec(vec![v], &[1]).unwrap());
+    }
+    opt.load_state(nn::optim::OptimizerState { step: 1, buffers })
+        .unwrap();
+    let tape = Tape::new();
+    let pv = tape.param(&p);
+    let zero = tape.constant(Tensor::zeros(&[1]));
+    let grads = tape.backward(&(&pv * &zero).sum()).unwrap();
+    opt.step(vec![("p".to_string(), &mut p)], &grads).unwrap();
+    let buffer = opt.state().buffers[&format!("{}.p", keys[0])].as_slice()[0];
+    (buffer, p.value().as_slice()[0])
+}
+
+#[test]
+fn optimizers_flush_subnormals_unless_told_not_to() {
+    let subnormal = std::hint::black_box(0.9f32) * std::hint::black_box(1.2e-38f32);
+    assert!(subnormal > 0.0 && subnormal < f32::MIN_POSITIVE);
+    let adam = |flush| Adam::<f32>::new(0.1).flush_denormals(flush);
+    let sgd = |flush| Sgd::<f32>::new(0.1).momentum(0.9).flush_denormals(flush);
+    for (name, flushed, kept) in [
+        (
+            "adam",
+            decay_into_subnormals(adam(true), &["exp_avg", "exp_avg_sq"]),
+            decay_into_subnormals(adam(false), &["exp_avg", "exp_avg_sq"]),
+        ),
+        (
+            "sgd",
+            decay_into_subnormals(sgd(true), &["momentum"]),
+            decay_into_subnormals(sgd(false), &["momentum"]),
+        ),
+    ] {
+        // Flushed by default (x86-64; elsewhere the mode is not available and nothing changes).
+        #[cfg(target_arch = "x86_64")]
+        assert_eq!(flushed.0, 0.0, "{name}: the default flushes the subnormal moment");
+        assert_eq!(
+            kept.0, subnormal,
+            "{name}: flush_denormals(false) keeps IEEE gradual underflow"
+        );
+        // The parameter is the same either way.
+        assert_eq!(flushed.1, kept.1, "{name}");
+    }
+}
