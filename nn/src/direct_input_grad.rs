@@ -13,8 +13,9 @@
 //! filled with zero kernels); otherwise [`DirectInputGrad::new`] returns `None` and the op
 //! uses `dB = dZ · W` + col2im. Reloading a value the CPU has just stored stalls it when the
 //! load only partly overlaps the store, which happens between neighbouring positions unless
-//! their slices lie a whole number of registers apart: in that case a block never holds two
-//! positions of one row closer than a register row apart (see [`DirectInputGrad::new`]).
+//! their slices lie a whole number of registers apart; otherwise the positions are ordered so
+//! that no block holds two positions of one row whose slices overlap (see
+//! [`DirectInputGrad::new`]).
 
 use crate::conv::ConvGeometry;
 use crate::direct_conv::{as_f32, as_f32_mut};
