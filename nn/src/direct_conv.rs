@@ -336,16 +336,28 @@ pub(crate) mod x86 {
         dwt: &mut [f32],
     ) {
         let at = if avx512 { Level::Avx512 } else { Level::Avx2 };
+        let taps = k.taps.len();
+        let main = taps / TB * TB;
         simd::dispatch_at(
             at,
             #[inline(always)]
-            || kernel_dw::<N, TB, V>(k, xp, g, dz, dwt),
+            || {
+                kernel_dw::<N, TB, V>(k, xp, g, dz, dwt, 0..main);
+                // The last taps in a narrower block when they are few (LeNet's first layer
+                // has 25): a block of TB would mostly compute unused taps.
+                match taps - main {
+                    0 => {}
+                    t if t <= 4 && 4 < TB => kernel_dw::<N, 4, V>(k, xp, g, dz, dwt, main..taps),
+                    t if t <= 8 && 8 < TB => kernel_dw::<N, 8, V>(k, xp, g, dz, dwt, main..taps),
+                    _ => kernel_dw::<N, TB, V>(k, xp, g, dz, dwt, main..taps),
+                }
+            },
         )
     }
 
-    /// `dWᵀ[tap] += Σ_pos x[corner(pos) + tap] · dZ[pos]`, `TB` taps at a time held in
-    /// registers (`N` registers of `V` per tap), one pass over the sample's positions per
-    /// block of taps.
+    /// `dWᵀ[tap] += Σ_pos x[corner(pos) + tap] · dZ[pos]` for the taps `range`, `TB` taps at
+    /// a time held in registers (`N` registers of `V` per tap), one pass over the sample's
+    /// positions per block of taps.
     #[inline(always)]
     fn kernel_dw<const N: usize, const TB: usize, V: Vector>(
         k: &DirectKernel,
@@ -353,6 +365,7 @@ pub(crate) mod x86 {
         g: &ConvGeometry,
         dz: &[f32],
         dwt: &mut [f32],
+        range: std::ops::Range<usize>,
     ) {
         let lanes = N * V::WIDTH;
         let (c, c_out, wp) = (g.c_in, g.c_out, g.w + 2 * g.cfg.padding.1);
@@ -362,8 +375,9 @@ pub(crate) mod x86 {
         // values of slack after the last position, dwt holds `K · lanes`.
         assert!(((g.oh - 1) * s.0 * wp + (g.ow - 1) * s.1) * c + k.span <= xp.len());
         assert!((positions - 1) * c_out + lanes <= dz.len() && dwt.len() == k.taps.len() * lanes);
-        for t0 in (0..k.taps.len()).step_by(TB) {
-            let tb = TB.min(k.taps.len() - t0);
+        assert!(range.end <= k.taps.len());
+        for t0 in range.clone().step_by(TB) {
+            let tb = TB.min(range.end - t0);
             // Unused tap slots read offset 0 (harmless) and are not stored.
             let taps: [usize; TB] = std::array::from_fn(|t| if t < tb { k.taps[t0 + t] } else { 0 });
             // SAFETY: the CPU has the instructions (`run_dw`'s contract); reads are in bounds
