@@ -30,7 +30,7 @@
 //!   convolutions ([`crate::direct_conv`]), without building `B`.
 
 use crate::activation::Activation;
-use crate::direct_conv::DirectKernel;
+use crate::direct_conv::{DirectKernel, LINE_PAD, line_offset};
 use crate::direct_input_grad::DirectInputGrad;
 use crate::im2col::{Layout, col2im, im2col};
 use autograd::tensor::{MatMut, MatRef, gemm};
@@ -347,7 +347,7 @@ impl<T: Element> CustomOp<T> for Conv2dOp {
         let direct_dx = if g.is_pointwise() || !need_x {
             None
         } else {
-            DirectInputGrad::new::<T>(&g)
+            DirectInputGrad::new(w.as_slice(), &g)
         };
         // The input gradient, written chunk by chunk (left empty when not needed).
         let mut dx = buffer::take_dirty::<T>(if need_x { x.numel() } else { 0 });
@@ -359,34 +359,37 @@ impl<T: Element> CustomOp<T> for Conv2dOp {
             |samples, dx_part| -> Result<Partial<T>> {
                 let m = samples.len() * rows;
                 let span = samples.start * rows * c_out..samples.end * rows * c_out;
-                // dZ_1 = σ'(Z_1) ∘ dA, for this chunk.
-                let mut dz_own = Vec::new();
-                let dz_rows: &[T] = match a {
-                    Some(a) => {
-                        dz_own = buffer::take_dirty(span.len() + slack);
-                        let dz = &mut dz_own[..span.len()];
-                        let (a, da) = (&a.as_slice()[span.clone()], &da.as_slice()[span]);
-                        simd::dispatch(
-                            #[inline(always)]
-                            || self.activation.backprop(a, da, dz),
-                        );
-                        &dz_own[..m * c_out]
+                // dZ_1 = σ'(Z_1) ∘ dA, for this chunk: into a buffer of its own, from a
+                // cache-line boundary and with the direct kernel's slack after it, where the
+                // direct kernel reads it (whole registers per row, K / TB times) or σ is not
+                // the identity; otherwise dA itself.
+                let (mut dz_own, mut at) = (Vec::new(), 0);
+                let dz_rows: &[T] = if a.is_some() || direct.is_some() {
+                    dz_own = buffer::take_dirty(span.len() + slack + LINE_PAD);
+                    at = line_offset(&dz_own);
+                    let dz = &mut dz_own[at..at + span.len()];
+                    match a {
+                        Some(a) => {
+                            let (a, da) = (&a.as_slice()[span.clone()], &da.as_slice()[span]);
+                            simd::dispatch(
+                                #[inline(always)]
+                                || self.activation.backprop(a, da, dz),
+                            );
+                        }
+                        None => dz.copy_from_slice(&da.as_slice()[span]),
                     }
-                    None if slack > 0 => {
-                        dz_own = buffer::take_zeroed(span.len() + slack);
-                        dz_own[..span.len()].copy_from_slice(&da.as_slice()[span]);
-                        &dz_own[..m * c_out]
-                    }
-                    None => &da.as_slice()[span],
+                    &dz_own[at..at + m * c_out]
+                } else {
+                    &da.as_slice()[span]
                 };
                 let dz_mat = MatRef::new(dz_rows, m, c_out)?;
                 let mut dw = Vec::new();
                 if need_w {
                     // Kernel: dW_c = Σ_ij dZ_ijc · B_ij, i.e. dW = dZᵀ · B.
                     if let Some(direct) = &direct {
-                        // dZ with its slack: the chunk's own copy, or dA itself (no slack needed).
-                        // The partial stays in the kernel's lane layout until all are summed.
-                        let dz_slack = if dz_own.is_empty() { dz_rows } else { &dz_own };
+                        // dZ with its slack (values the kernel reads but never uses). The
+                        // partial stays in the kernel's lane layout until all are summed.
+                        let dz_slack = &dz_own[at..at + m * c_out + slack];
                         dw = buffer::take_zeroed(direct.lane_len());
                         direct.weight_grad_lanes(x.as_slice(), &g, samples.clone(), dz_slack, &mut dw);
                     } else {
@@ -417,7 +420,7 @@ impl<T: Element> CustomOp<T> for Conv2dOp {
                     // directly, dZ_slice(ij) += Σ_c dZ_ijc · W_c, without storing dB.
                     let w_mat = MatRef::new(w.as_slice(), c_out, k)?;
                     if let Some(direct) = &direct_dx {
-                        direct.input_grad(w.as_slice(), &g, dz_rows, samples.len(), dx_part);
+                        direct.input_grad(&g, dz_rows, samples.len(), dx_part);
                     } else if g.is_pointwise() {
                         gemm(MatMut::new(dx_part, m, k)?, false, dz_mat, w_mat, T::ONE)?;
                     } else {

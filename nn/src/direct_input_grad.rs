@@ -18,10 +18,9 @@
 //! [`DirectInputGrad::new`]).
 
 use crate::conv::ConvGeometry;
-use crate::direct_conv::{as_f32, as_f32_mut};
+use crate::direct_conv::{LINE_PAD, as_f32, as_f32_mut, line_offset};
 use crate::im2col::padded;
 use autograd::{Element, buffer, simd};
-use std::any::TypeId;
 
 /// The plan of the direct input rule for one geometry (`f32` only).
 pub struct DirectInputGrad {
@@ -38,18 +37,24 @@ pub struct DirectInputGrad {
     /// The output positions in the order the kernel takes them, `P` at a time: each as
     /// (its first value in `dZ`, its window's corner in the padded sample).
     order: Vec<(usize, usize)>,
+    /// The kernels a run at a time, `[runs, C_out, lanes]` from `kernels_at` (a cache-line
+    /// boundary, see [`line_offset`]), the lanes past the run zero (they add zeros past the
+    /// slice's end).
+    kernels: Vec<f32>,
+    kernels_at: usize,
 }
 
 impl DirectInputGrad {
-    /// The plan for `g` with element type `T`; `None` when the direct rule does not apply
+    /// The plan for `g` and the kernels `w` (`[C_out, K]`); `None` when the direct rule does not apply
     /// (not `f32`, a CPU without AVX2, or a run of taps that would leave more than a quarter
     /// of its last register empty).
     ///
     /// The positions are taken row by row; where neighbouring slices do not lie a whole
     /// number of registers apart, in `q` passes over the rows, pass `φ` taking the columns
     /// `ox ≡ φ (mod q)`, with `q` the number of positions a run's registers span.
-    pub fn new<T: Element>(g: &ConvGeometry) -> Option<Self> {
-        if TypeId::of::<T>() != TypeId::of::<f32>() || cfg!(not(target_arch = "x86_64")) {
+    pub fn new<T: Element>(w: &[T], g: &ConvGeometry) -> Option<Self> {
+        let w = as_f32(w)?;
+        if cfg!(not(target_arch = "x86_64")) {
             return None;
         }
         let width = match simd::level() {
@@ -85,54 +90,38 @@ impl DirectInputGrad {
                 })
             })
             .collect();
+        let (runs, k) = (g.patch() / run, g.patch());
+        assert_eq!(w.len(), g.c_out * k);
+        let mut kernels = vec![0.0f32; runs * g.c_out * lanes + LINE_PAD];
+        let kernels_at = line_offset(&kernels);
+        let rows = kernels[kernels_at..].chunks_exact_mut(lanes).take(runs * g.c_out);
+        for (i, row) in rows.enumerate() {
+            let (r, co) = (i / g.c_out, i % g.c_out);
+            row[..run].copy_from_slice(&w[co * k + r * run..][..run]);
+        }
         Some(DirectInputGrad {
             starts,
             run,
             lanes,
             width,
             order,
+            kernels,
+            kernels_at,
         })
     }
 
     /// The input gradient of `samples` samples: `dx` (their `[H, W, C_in]` gradients, one after
     /// another) is overwritten with `Σ_ij` of each position's `Σ_c dZ_ijc · W_c` on its slice,
-    /// for `dz` their `[positions, C_out]` gradient and `w` the kernels `[C_out, K]`.
-    pub fn input_grad<T: Element>(&self, w: &[T], g: &ConvGeometry, dz: &[T], samples: usize, dx: &mut [T]) {
-        let (w, dz, dx) = (
-            as_f32(w).expect("checked in new"),
+    /// for `dz` their `[positions, C_out]` gradient.
+    pub fn input_grad<T: Element>(&self, g: &ConvGeometry, dz: &[T], samples: usize, dx: &mut [T]) {
+        let (dz, dx) = (
             as_f32(dz).expect("checked in new"),
             as_f32_mut(dx).expect("checked in new"),
         );
         let (in_len, out_len) = (g.h * g.w * g.c_in, g.oh * g.ow * g.c_out);
-        assert!(
-            w.len() == g.c_out * g.patch() && dz.len() == samples * out_len && dx.len() == samples * in_len
-        );
+        assert!(dz.len() == samples * out_len && dx.len() == samples * in_len);
         let (hp, wp) = padded(g);
         let (ph, pw, c) = (g.cfg.padding.0, g.cfg.padding.1, g.c_in);
-        // The kernels a run at a time, `[runs, C_out, lanes]`, the lanes past the run zero
-        // (they add zeros past the slice's end); or `w` itself where runs fill whole registers.
-        let runs = self.starts.len();
-        let mut padded_w = Vec::new();
-        let kernels = if self.lanes == self.run {
-            Kernels {
-                w,
-                run_stride: self.run,
-                co_stride: g.patch(),
-            }
-        } else {
-            padded_w = buffer::take_zeroed::<f32>(runs * g.c_out * self.lanes);
-            for (r, rows) in padded_w.chunks_exact_mut(g.c_out * self.lanes).enumerate() {
-                for (co, row) in rows.chunks_exact_mut(self.lanes).enumerate() {
-                    let from = co * g.patch() + r * self.run;
-                    row[..self.run].copy_from_slice(&w[from..from + self.run]);
-                }
-            }
-            Kernels {
-                w: &padded_w,
-                run_stride: g.c_out * self.lanes,
-                co_stride: self.lanes,
-            }
-        };
         // Without padding and with whole registers, each sample's gradient is accumulated in
         // place; otherwise in a padded scratch sample, with room for the zeros past its end.
         let in_place = ph == 0 && pw == 0 && self.lanes == self.run;
@@ -141,7 +130,7 @@ impl DirectInputGrad {
         for (dz, dx) in dz.chunks_exact(out_len).zip(dx.chunks_exact_mut(in_len)) {
             let dxp: &mut [f32] = if in_place { dx } else { &mut scratch };
             dxp.fill(0.0);
-            self.sample(&kernels, g, dz, dxp);
+            self.sample(g, dz, dxp);
             if !in_place {
                 for (ih, row) in dx.chunks_exact_mut(g.w * c).enumerate() {
                     let at = ((ih + ph) * wp + pw) * c;
@@ -150,11 +139,10 @@ impl DirectInputGrad {
             }
         }
         buffer::recycle(scratch);
-        buffer::recycle(padded_w);
     }
 
     /// One sample: `dxp` (the padded sample's gradient, zeroed) gets every position's rows.
-    fn sample(&self, w: &Kernels, g: &ConvGeometry, dz: &[f32], dxp: &mut [f32]) {
+    fn sample(&self, g: &ConvGeometry, dz: &[f32], dxp: &mut [f32]) {
         #[cfg(target_arch = "x86_64")]
         {
             use crate::direct_conv::x86::{Ymm, Zmm};
@@ -165,27 +153,19 @@ impl DirectInputGrad {
             unsafe {
                 let regs = self.lanes / self.width;
                 match (avx512, regs % 4, regs % 3, regs % 2) {
-                    (true, 0, _, _) => run::<4, 6, Zmm>(self, w, g, dz, dxp),
-                    (true, _, 0, _) => run::<3, 8, Zmm>(self, w, g, dz, dxp),
-                    (true, _, _, 0) => run::<2, 12, Zmm>(self, w, g, dz, dxp),
-                    (true, ..) => run::<1, 24, Zmm>(self, w, g, dz, dxp),
-                    (false, _, 0, _) => run::<3, 4, Ymm>(self, w, g, dz, dxp),
-                    (false, _, _, 0) => run::<2, 6, Ymm>(self, w, g, dz, dxp),
-                    (false, ..) => run::<1, 12, Ymm>(self, w, g, dz, dxp),
+                    (true, 0, _, _) => run::<4, 6, Zmm>(self, g, dz, dxp),
+                    (true, _, 0, _) => run::<3, 8, Zmm>(self, g, dz, dxp),
+                    (true, _, _, 0) => run::<2, 12, Zmm>(self, g, dz, dxp),
+                    (true, ..) => run::<1, 24, Zmm>(self, g, dz, dxp),
+                    (false, _, 0, _) => run::<3, 4, Ymm>(self, g, dz, dxp),
+                    (false, _, _, 0) => run::<2, 6, Ymm>(self, g, dz, dxp),
+                    (false, ..) => run::<1, 12, Ymm>(self, g, dz, dxp),
                 }
             }
         }
         #[cfg(not(target_arch = "x86_64"))]
         unreachable!("DirectInputGrad::new returns None off x86-64 ({w:?} {g:?} {dz:?} {dxp:?})")
     }
-}
-
-/// The kernels as the kernel reads them: run `r`'s lanes for kernel `co` start at
-/// `r · run_stride + co · co_stride`.
-struct Kernels<'a> {
-    w: &'a [f32],
-    run_stride: usize,
-    co_stride: usize,
 }
 
 /// Runs the kernel compiled for the register type's instruction set.
@@ -195,7 +175,6 @@ struct Kernels<'a> {
 #[cfg(target_arch = "x86_64")]
 unsafe fn run<const J: usize, const P: usize, V: crate::direct_conv::x86::Vector>(
     plan: &DirectInputGrad,
-    w: &Kernels,
     g: &ConvGeometry,
     dz: &[f32],
     dxp: &mut [f32],
@@ -208,7 +187,7 @@ unsafe fn run<const J: usize, const P: usize, V: crate::direct_conv::x86::Vector
     simd::dispatch_at(
         at,
         #[inline(always)]
-        || kernel::<J, P, V>(plan, w, g, dz, dxp),
+        || kernel::<J, P, V>(plan, g, dz, dxp),
     )
 }
 
@@ -219,7 +198,6 @@ unsafe fn run<const J: usize, const P: usize, V: crate::direct_conv::x86::Vector
 #[inline(always)]
 fn kernel<const J: usize, const P: usize, V: crate::direct_conv::x86::Vector>(
     plan: &DirectInputGrad,
-    w: &Kernels,
     g: &ConvGeometry,
     dz: &[f32],
     dxp: &mut [f32],
@@ -231,25 +209,27 @@ fn kernel<const J: usize, const P: usize, V: crate::direct_conv::x86::Vector>(
     // at its end), every read of the kernels inside them, of `dz` inside `[positions, C_out]`.
     let last = plan.order.iter().map(|&(_, corner)| corner).max().unwrap_or(0);
     assert!(last + plan.starts.last().map_or(0, |&s| s + plan.lanes) <= dxp.len());
-    assert!(w.w.len() >= (plan.starts.len() - 1) * w.run_stride + (c_out - 1) * w.co_stride + plan.lanes);
+    let w = &plan.kernels[plan.kernels_at..];
+    let run_stride = c_out * plan.lanes;
+    assert!(w.len() >= plan.starts.len() * run_stride);
     assert!(dz.len() == g.oh * g.ow * c_out && regs.is_multiple_of(J) && !plan.order.is_empty());
     for (r, &start) in plan.starts.iter().enumerate() {
         for j0 in (0..regs).step_by(J) {
-            let w0 = w.w[r * w.run_stride + j0 * V::WIDTH..].as_ptr();
+            let w0 = w[r * run_stride + j0 * V::WIDTH..].as_ptr();
             for block in plan.order.chunks(P) {
                 // Positions past the end repeat the last one; their sums are not added.
                 let at: [usize; P] =
                     std::array::from_fn(|p| block[p.min(block.len() - 1)].1 + start + j0 * V::WIDTH);
                 let grad: [*const f32; P] =
                     std::array::from_fn(|p| dz[block[p.min(block.len() - 1)].0..].as_ptr());
-                // SAFETY: the CPU has the instructions (the caller's `run`); `w0 + co ·
-                // co_stride + J · WIDTH` stays inside the kernels, `grad[p] + co` inside `dz`,
-                // and `at[p] + J · WIDTH` inside `dxp` (the asserts above).
+                // SAFETY: the CPU has the instructions (the caller's `run`); `w0 + co · lanes +
+                // J · WIDTH` stays inside the kernels, `grad[p] + co` inside `dz`, and
+                // `at[p] + J · WIDTH` inside `dxp` (the asserts above).
                 unsafe {
                     let mut acc = [[V::splat(0.0); J]; P];
                     for co in 0..c_out {
                         let wv: [V; J] =
-                            std::array::from_fn(|j| V::load(w0.add(co * w.co_stride + j * V::WIDTH)));
+                            std::array::from_fn(|j| V::load(w0.add(co * plan.lanes + j * V::WIDTH)));
                         for p in 0..P {
                             let d = V::splat(*grad[p].add(co));
                             for j in 0..J {
