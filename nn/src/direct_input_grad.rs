@@ -45,9 +45,9 @@ pub struct DirectInputGrad {
 }
 
 impl DirectInputGrad {
-    /// The plan for `g` and the kernels `w` (`[C_out, K]`); `None` when the direct rule does not apply
-    /// (not `f32`, a CPU without AVX2, or a run of taps that would leave more than a quarter
-    /// of its last register empty).
+    /// The plan for `g` and the kernels `w` (`[C_out, K]`, laid out here a run at a time);
+    /// `None` when the direct rule does not apply (not `f32`, a CPU without AVX2, or a run of
+    /// taps that would leave more than a quarter of its last register empty).
     ///
     /// The positions are taken row by row; where neighbouring slices do not lie a whole
     /// number of registers apart, in `q` passes over the rows, pass `φ` taking the columns
