@@ -260,6 +260,8 @@ pub(crate) mod x86 {
     pub trait Vector: Copy {
         /// Lanes in a register.
         const WIDTH: usize;
+        /// The instruction-set level the register type needs.
+        const LEVEL: Level;
         /// # Safety
         /// `p` must be valid for `WIDTH` reads; the CPU must have the instructions.
         unsafe fn load(p: *const f32) -> Self;
@@ -282,6 +284,7 @@ pub(crate) mod x86 {
 
     impl Vector for Ymm {
         const WIDTH: usize = 8;
+        const LEVEL: Level = Level::Avx2;
         #[inline(always)]
         unsafe fn load(p: *const f32) -> Self {
             unsafe { Ymm(_mm256_loadu_ps(p)) }
@@ -302,6 +305,7 @@ pub(crate) mod x86 {
 
     impl Vector for Zmm {
         const WIDTH: usize = 16;
+        const LEVEL: Level = Level::Avx512;
         #[inline(always)]
         unsafe fn load(p: *const f32) -> Self {
             unsafe { Zmm(_mm512_loadu_ps(p)) }
@@ -330,13 +334,8 @@ pub(crate) mod x86 {
         g: &ConvGeometry,
         z: &mut [f32],
     ) {
-        let at = if V::WIDTH == 16 {
-            Level::Avx512
-        } else {
-            Level::Avx2
-        };
         simd::dispatch_at(
-            at,
+            V::LEVEL,
             #[inline(always)]
             || kernel::<N, P, V>(k, xp, g, z),
         )

@@ -179,13 +179,8 @@ unsafe fn run<const J: usize, const P: usize, V: crate::direct_conv::x86::Vector
     dz: &[f32],
     dxp: &mut [f32],
 ) {
-    let at = if V::WIDTH == 16 {
-        simd::Level::Avx512
-    } else {
-        simd::Level::Avx2
-    };
     simd::dispatch_at(
-        at,
+        V::LEVEL,
         #[inline(always)]
         || kernel::<J, P, V>(plan, g, dz, dxp),
     )

@@ -377,12 +377,10 @@ fn over_param_chunks<T: Element>(
     if p.len() < 2 * UPDATE_CHUNK || parallel::num_threads() < 2 || parallel::in_parallel_region() {
         return f(p, g, s1, s2);
     }
-    fn parts<T>(s: &mut [T]) -> Box<dyn Iterator<Item = &mut [T]> + '_> {
-        if s.is_empty() {
-            Box::new(std::iter::repeat_with(|| &mut [][..]))
-        } else {
-            Box::new(s.chunks_mut(UPDATE_CHUNK))
-        }
+    // A state's parts, then empty ones (all of them for an empty state).
+    fn parts<T>(s: &mut [T]) -> impl Iterator<Item = &mut [T]> {
+        s.chunks_mut(UPDATE_CHUNK)
+            .chain(std::iter::repeat_with(|| &mut [][..]))
     }
     let parts: Vec<_> = p
         .chunks_mut(UPDATE_CHUNK)
