@@ -27,6 +27,8 @@ use std::ops::Range;
 pub const MAX_DIRECT_CHANNELS: usize = 64;
 
 /// A kernel laid out for the direct forward pass (`f32` only).
+// Off x86-64 `new` returns `None`: the kernel is never built, and its fields never read.
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 pub struct DirectKernel {
     /// `W` transposed to `[K, L]`: row `j` holds tap `j` of every kernel, zero-padded to `L`
     /// lanes.
@@ -187,9 +189,11 @@ impl DirectKernel {
             buffer::take_dirty::<f32>((g.h + 2 * g.cfg.padding.0) * (g.w + 2 * g.cfg.padding.1) * g.c_in);
         for (local, n) in samples.enumerate() {
             pad_sample(&x[n * in_len..(n + 1) * in_len], g, &mut xp);
-            let dzs = &dz[local * out_len..];
+            #[cfg(not(target_arch = "x86_64"))]
+            let _ = (local, dz, &mut *dwt);
             #[cfg(target_arch = "x86_64")]
             {
+                let dzs = &dz[local * out_len..];
                 let avx512 = simd::level() == simd::Level::Avx512;
                 // SAFETY: each kernel runs only where its instructions exist (`simd::level`).
                 unsafe {
@@ -245,7 +249,10 @@ impl DirectKernel {
             }
         }
         #[cfg(not(target_arch = "x86_64"))]
-        unreachable!("DirectKernel::new returns None off x86-64 ({xp:?} {g:?} {z:?})")
+        {
+            let _ = (xp, g, z);
+            unreachable!("DirectKernel::new returns None off x86-64")
+        }
     }
 }
 

@@ -7,6 +7,7 @@
 //! - Average pooling: `dA = dZ ⊗ M` with `M = 1/(f_H·f_W)` over the window (the Kronecker
 //!   product for non-overlapping windows; overlapping windows accumulate).
 
+#[cfg(target_arch = "x86_64")]
 use crate::direct_conv::{as_f32, as_f32_mut};
 use autograd::{CustomOp, Element, Error, Result, Saved, Tensor, Var, buffer, parallel, simd};
 use rayon::prelude::*;
@@ -269,7 +270,8 @@ impl<T: Element> CustomOp<T> for MaxPool2dOp {
         let mut y = buffer::take_dirty::<T>(g.n * out_len);
         let mut argmax = buffer::take_dirty::<u32>(g.n * out_len);
         let x = x.as_slice();
-        let avx512 = cfg!(target_arch = "x86_64") && simd::level() == simd::Level::Avx512;
+        #[cfg(target_arch = "x86_64")]
+        let avx512 = simd::level() == simd::Level::Avx512;
         let sample = |(n, (ys, ms)): (usize, (&mut [T], &mut [u32]))| {
             let xs = &x[n * in_len..(n + 1) * in_len];
             #[cfg(target_arch = "x86_64")]

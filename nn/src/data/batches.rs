@@ -129,6 +129,8 @@ impl<T: Element> Iterator for Batches<'_, T> {
 /// Asks the CPU to start loading `bytes` into cache (a hint; no effect elsewhere than x86-64).
 #[inline(always)]
 fn prefetch(bytes: &[u8]) {
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = bytes;
     #[cfg(target_arch = "x86_64")]
     for line in bytes.chunks(64) {
         // SAFETY: prefetching is a hint that never faults, whatever the address.
