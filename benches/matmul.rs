@@ -5,7 +5,8 @@
 //! Optional arguments: the size (default 1024) and the number of runs (default 30).
 
 use std::time::Instant;
-use tapegrad::autograd::{Tensor, parallel};
+use tapegrad::autograd::Tensor;
+use tapegrad::autograd::runtime::parallel;
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.partial_cmp(b).unwrap());

@@ -11,15 +11,16 @@
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use std::time::Instant;
-use tapegrad::autograd::{Tape, Tensor, Var, parallel};
-use tapegrad::nn::conv::{Conv2dConfig, conv2d};
+use tapegrad::autograd::runtime::parallel;
+use tapegrad::autograd::{Tape, Tensor, Var};
 use tapegrad::nn::data::Dataset;
 use tapegrad::nn::data::batches::{Batches, Normalize};
 use tapegrad::nn::data::idx;
-use tapegrad::nn::dense::dense;
 use tapegrad::nn::models::lenet5;
-use tapegrad::nn::optim::Adam;
-use tapegrad::nn::pool::{Pool2dConfig, max_pool2d};
+use tapegrad::nn::ops::conv::{Conv2dConfig, conv2d};
+use tapegrad::nn::ops::dense::dense;
+use tapegrad::nn::ops::pool::{Pool2dConfig, max_pool2d};
+use tapegrad::nn::train::optim::Adam;
 use tapegrad::nn::train::train_step;
 
 struct Args {

@@ -7,14 +7,14 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::time::Instant;
-use tapegrad::autograd::parallel;
-use tapegrad::nn::checkpoint;
+use tapegrad::autograd::runtime::parallel;
 use tapegrad::nn::data::Dataset;
 use tapegrad::nn::data::batches::{Batches, Normalize};
 use tapegrad::nn::data::{idx, synthetic};
+use tapegrad::nn::layers::Sequential;
 use tapegrad::nn::models::lenet5;
-use tapegrad::nn::module::Sequential;
-use tapegrad::nn::optim::{Adam, ConstantLr, CosineLr, LrSchedule, Optimizer, Sgd, StepLr};
+use tapegrad::nn::train::checkpoint;
+use tapegrad::nn::train::optim::{Adam, ConstantLr, CosineLr, LrSchedule, Optimizer, Sgd, StepLr};
 use tapegrad::nn::train::{Evaluation, evaluate, train_step};
 
 const HELP: &str = "\
@@ -298,7 +298,7 @@ fn run(o: Options) -> Result<(), Failure> {
         let start = Instant::now();
         let (mut loss_sum, mut seen) = (0.0f64, 0usize);
         // The epoch runs on the kernels' thread pool, batch making included, with the pool's
-        // other threads kept awake between kernels (see autograd::parallel::busy).
+        // other threads kept awake between kernels (see autograd::runtime::parallel::busy).
         parallel::busy(|| -> Result<(), Failure> {
             let mut batches =
                 Batches::<f32>::new(&train, o.batch_size, Normalize::MNIST).shuffled(o.seed, epoch as u64);

@@ -11,12 +11,12 @@
 mod common;
 use autograd::{Tape, Tensor, Var};
 use common::Scratch;
-use nn::conv::{Conv2dConfig, conv2d};
-use nn::dense::dense;
-use nn::loss::{Reduction, softmax_cross_entropy};
+use nn::layers::Module;
 use nn::models::lenet5;
-use nn::module::Module;
-use nn::pool::{Pool2dConfig, avg_pool2d, max_pool2d};
+use nn::ops::conv::{Conv2dConfig, conv2d};
+use nn::ops::dense::dense;
+use nn::ops::loss::{Reduction, softmax_cross_entropy};
+use nn::ops::pool::{Pool2dConfig, avg_pool2d, max_pool2d};
 use rand::SeedableRng;
 use safetensors::{Dtype, SafeTensors};
 use std::collections::{BTreeMap, HashMap};

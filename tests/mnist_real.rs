@@ -5,7 +5,7 @@ use rand::SeedableRng;
 use tapegrad::nn::data::batches::{Batches, Normalize};
 use tapegrad::nn::data::idx::{Split, load_mnist};
 use tapegrad::nn::models::lenet5;
-use tapegrad::nn::optim::{CosineLr, LrSchedule, Optimizer, Sgd};
+use tapegrad::nn::train::optim::{CosineLr, LrSchedule, Optimizer, Sgd};
 use tapegrad::nn::train::{evaluate, train_step};
 
 #[test]

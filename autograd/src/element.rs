@@ -46,7 +46,7 @@ pub trait Element:
     + MulAssign
     + DivAssign
     + Sum
-    + crate::buffer::Pooled
+    + crate::runtime::buffer::Pooled
     + 'static
 {
     /// The additive identity.

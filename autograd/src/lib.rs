@@ -12,6 +12,8 @@
 //! - [`CustomOp`]: the public op API (forward, backward, explicitly [`Saved`] tensors). Every
 //!   primitive here and every layer of the `nn` crate is built on it.
 //! - [`GradCheck`]: the tape's gradients against central finite differences in `f64`.
+//! - [`runtime`]: what kernels need besides arithmetic, for op authors: the thread pool and
+//!   its work splitter, the buffer pool, SIMD dispatch and GEMM on strided views.
 //!
 //! ## Errors
 //! Every operation that can fail on its arguments returns [`Result`] with an [`Error`] that
@@ -33,15 +35,13 @@
 //! }
 //! ```
 
-pub mod buffer;
 pub mod element;
 pub mod error;
 pub mod gradcheck;
 pub mod op;
 mod ops;
-pub mod parallel;
+pub mod runtime;
 pub mod shape;
-pub mod simd;
 pub mod tape;
 pub mod tensor;
 

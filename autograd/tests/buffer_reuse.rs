@@ -2,7 +2,8 @@
 //! contents: results must not depend on what a reused buffer held. One test function, so
 //! nothing else in this binary touches the pool meanwhile.
 
-use autograd::{Tape, Tensor, buffer};
+use autograd::runtime::buffer;
+use autograd::{Tape, Tensor};
 
 /// Leaves NaN-filled buffers of every length in `lens` in the pool.
 fn poison(lens: &[usize]) {

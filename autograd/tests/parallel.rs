@@ -2,7 +2,8 @@
 //! results as `install`, lets a panic through without leaving spinners behind, and the pool's
 //! threads are pinned one per CPU when there is one thread for each CPU the process may use.
 
-use autograd::{Tensor, parallel};
+use autograd::Tensor;
+use autograd::runtime::parallel;
 
 /// Every test of this binary asks for the same pool; whichever starts it first wins.
 fn two_threads() {

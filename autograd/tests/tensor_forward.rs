@@ -269,7 +269,7 @@ fn naive_product(a: &[f64], b: &[f64], (n, k): (usize, usize), i: usize, j: usiz
 /// accumulation and through transposed views.
 #[test]
 fn long_inner_dimension_products() {
-    use autograd::tensor::{MatMut, MatRef, gemm};
+    use autograd::runtime::gemm::{MatMut, MatRef, gemm};
     let (m, n, k) = (32, 33, 4100);
     let (a, b) = operands(m, n, k);
     let naive = |i: usize, j: usize| naive_product(&a, &b, (n, k), i, j);
@@ -308,7 +308,7 @@ fn long_inner_dimension_products() {
 /// destinations, with accumulation and scaling, against the triple loop.
 #[test]
 fn products_into_row_and_column_major_destinations() {
-    use autograd::tensor::{MatMut, MatRef, gemm};
+    use autograd::runtime::gemm::{MatMut, MatRef, gemm};
     for (m, n, k) in [(64, 120, 400), (30, 400, 120), (33, 37, 1000)] {
         let (a, b) = operands(m, n, k);
         let naive = |i: usize, j: usize| naive_product(&a, &b, (n, k), i, j);

@@ -2,10 +2,11 @@
 //! LeNet-5 step must give the same numbers whether its buffers are fresh or reused buffers
 //! filled with NaN. One test function, so nothing else in this binary touches the pool.
 
-use autograd::{Tape, Tensor, buffer};
-use nn::loss::{Reduction, softmax_cross_entropy};
+use autograd::runtime::buffer;
+use autograd::{Tape, Tensor};
+use nn::layers::{Module, Sequential};
 use nn::models::lenet5;
-use nn::module::{Module, Sequential};
+use nn::ops::loss::{Reduction, softmax_cross_entropy};
 use rand::SeedableRng;
 
 fn step(model: &Sequential<f32>, x: &Tensor<f32>, labels: &[usize]) -> Vec<Tensor<f32>> {

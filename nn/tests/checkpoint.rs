@@ -1,12 +1,12 @@
 //! Checkpoints: a resumed run ends bit for bit where an uninterrupted one does; writes are
 //! atomic; a checkpoint that does not fit is refused with the file's name.
 
-use nn::checkpoint::{self, CheckpointError};
 use nn::data::Dataset;
 use nn::data::batches::{Batches, Normalize};
+use nn::layers::{Module, Sequential};
 use nn::models::lenet5;
-use nn::module::{Module, Sequential};
-use nn::optim::{Adam, Optimizer, Sgd};
+use nn::train::checkpoint::{self, CheckpointError};
+use nn::train::optim::{Adam, Optimizer, Sgd};
 use nn::train::train_step;
 use rand::{RngExt, SeedableRng};
 use std::path::PathBuf;

@@ -6,11 +6,11 @@ mod common;
 use autograd::gradcheck::tape_fn;
 use autograd::{GradCheck, Result, Tape, Tensor, Var};
 use common::values;
-use nn::activation::Activation;
-use nn::composite;
-use nn::conv::{Conv2dConfig, conv2d, conv2d_with};
-use nn::dense::{dense, dense_with};
-use nn::pool::{Pool2dConfig, avg_pool2d, max_pool2d};
+use nn::ops::activation::Activation;
+use nn::ops::composite;
+use nn::ops::conv::{Conv2dConfig, conv2d, conv2d_with};
+use nn::ops::dense::{dense, dense_with};
+use nn::ops::pool::{Pool2dConfig, avg_pool2d, max_pool2d};
 use proptest::prelude::*;
 
 /// Values and gradients of one function of several inputs, on a fresh tape.

@@ -2,7 +2,7 @@
 //! and backward, with the expected numbers worked out by hand from the lecture's rules.
 
 use autograd::{Tape, Tensor};
-use nn::pool::{Pool2dConfig, avg_pool2d, max_pool2d};
+use nn::ops::pool::{Pool2dConfig, avg_pool2d, max_pool2d};
 
 const INPUT: [f64; 36] = [
     3., 6., 5., 4., 8., 9., //

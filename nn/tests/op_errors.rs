@@ -1,9 +1,9 @@
 //! Bad arguments give errors that name the op and the shapes, never a panic.
 
 use autograd::{Tape, Tensor};
-use nn::conv::{Conv2dConfig, conv2d};
-use nn::dense::dense;
-use nn::pool::{Pool2dConfig, avg_pool2d, max_pool2d};
+use nn::ops::conv::{Conv2dConfig, conv2d};
+use nn::ops::dense::dense;
+use nn::ops::pool::{Pool2dConfig, avg_pool2d, max_pool2d};
 
 fn msg<T>(r: autograd::Result<T>) -> String {
     match r {

@@ -4,7 +4,7 @@
 //! test: `p = [1, -2, 0.5]`, `a = [1, 2, 0.5]`, `c = [0.3, -0.7, 1.1]`).
 
 use autograd::{Param, Tape, Tensor};
-use nn::optim::{Adam, ConstantLr, CosineLr, LrSchedule, Optimizer, Sgd, StepLr, clip_grad_norm};
+use nn::train::optim::{Adam, ConstantLr, CosineLr, LrSchedule, Optimizer, Sgd, StepLr, clip_grad_norm};
 
 /// `steps` steps on the quadratic with `p`, `a` and `c` repeated `copies` times (each element
 /// is its own independent problem).
@@ -202,7 +202,7 @@ fn decay_into_subnormals(mut opt: impl Optimizer<f32>, keys: &[&str]) -> (f32, f
         let v = if i == 0 { 1.2e-38 } else { 1.0 };
         buffers.insert(format!("{key}.p"), Tensor::from_vec(vec![v], &[1]).unwrap());
     }
-    opt.load_state(nn::optim::OptimizerState { step: 1, buffers })
+    opt.load_state(nn::train::optim::OptimizerState { step: 1, buffers })
         .unwrap();
     let tape = Tape::new();
     let pv = tape.param(&p);

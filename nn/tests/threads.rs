@@ -3,12 +3,13 @@
 //! are bitwise the same as computed inside `parallel::part`, where nothing is split.
 
 mod common;
-use autograd::{Tape, Tensor, Var, parallel};
+use autograd::runtime::parallel;
+use autograd::{Tape, Tensor, Var};
 use common::values;
-use nn::activation::Activation;
-use nn::conv::{Conv2dConfig, conv2d_with};
-use nn::dense::dense_with;
-use nn::pool::{Pool2dConfig, max_pool2d};
+use nn::ops::activation::Activation;
+use nn::ops::conv::{Conv2dConfig, conv2d_with};
+use nn::ops::dense::dense_with;
+use nn::ops::pool::{Pool2dConfig, max_pool2d};
 
 /// The forward value and the gradient of every input, for an upstream gradient of ±1 and ½.
 fn value_and_grads(

@@ -31,8 +31,8 @@ macro_rules! unary_ops {
             #[allow(unused_variables)]
             fn backward(&self, saved: &Saved<T>, dy: &Tensor<T>, _: &[bool]) -> Result<Vec<Option<Tensor<T>>>> {
                 let (x, y) = (saved.get(0).as_slice(), saved.get(1).as_slice());
-                let mut dx = crate::buffer::take_dirty::<T>(x.len());
-                crate::simd::dispatch(
+                let mut dx = crate::runtime::buffer::take_dirty::<T>(x.len());
+                crate::runtime::simd::dispatch(
                     #[inline(always)]
                     || {
                         for (((d, &$bx), &$by), &$dy) in dx.iter_mut().zip(x).zip(y).zip(dy.as_slice()) {

@@ -1,9 +1,9 @@
 //! Elementwise maps, broadcasting binary arithmetic (NumPy rules), comparisons and `where`.
 
 use super::Tensor;
-use crate::buffer;
 use crate::element::Element;
 use crate::error::Result;
+use crate::runtime::buffer;
 use crate::shape::{self, Shape, broadcast_shapes, broadcast_strides};
 use std::ops::{Add, Div, Mul, Neg, Sub};
 
@@ -54,7 +54,7 @@ impl<T: Element> Tensor<T> {
     /// A tensor of the same shape with `f` applied to every element.
     pub fn map(&self, f: impl Fn(T) -> T) -> Tensor<T> {
         let mut out = buffer::take_dirty(self.numel());
-        crate::simd::dispatch(
+        crate::runtime::simd::dispatch(
             #[inline(always)]
             || {
                 for (o, &x) in out.iter_mut().zip(self.as_slice()) {
@@ -77,7 +77,7 @@ impl<T: Element> Tensor<T> {
     pub fn zip_with(&self, other: &Tensor<T>, op: &str, f: impl Fn(T, T) -> T) -> Result<Tensor<T>> {
         if self.shape == other.shape {
             let mut out = buffer::take_dirty(self.numel());
-            crate::simd::dispatch(
+            crate::runtime::simd::dispatch(
                 #[inline(always)]
                 || {
                     for ((o, &a), &b) in out.iter_mut().zip(self.as_slice()).zip(other.as_slice()) {

@@ -4,9 +4,9 @@
 use super::Tensor;
 use super::elementwise::for_each_strided;
 use super::reduce::split_at_axis;
-use crate::buffer;
 use crate::element::Element;
 use crate::error::{Error, Result};
+use crate::runtime::buffer;
 use crate::shape::{self, Shape, check_axis};
 
 impl<T: Element> Tensor<T> {

@@ -9,16 +9,14 @@ mod layout;
 mod matmul;
 mod reduce;
 
-use crate::buffer;
 use crate::element::Element;
 use crate::error::{Error, Result};
+use crate::runtime::buffer;
 use crate::shape::{self, Shape};
 use rand::Rng;
 use rand_distr::{Distribution, Normal, StandardNormal, Uniform};
 use std::fmt;
 use std::sync::Arc;
-
-pub use matmul::{MatMut, MatRef, gemm};
 
 /// An n-dimensional array of `f32` (the default) or `f64`, row-major and contiguous.
 ///
@@ -36,7 +34,7 @@ pub struct Tensor<T: Element = f32> {
     data: Arc<Storage<T>>,
 }
 
-/// A tensor's buffer; it goes back to the [buffer pool](crate::buffer) when the last tensor
+/// A tensor's buffer; it goes back to the [buffer pool](crate::runtime::buffer) when the last tensor
 /// sharing it dies.
 struct Storage<T: Element>(Vec<T>);
 

@@ -2,9 +2,9 @@
 
 use super::Tensor;
 use super::elementwise::for_each_strided;
-use crate::buffer;
 use crate::element::Element;
 use crate::error::{Error, Result};
+use crate::runtime::buffer;
 use crate::shape::{self, Shape, broadcast_strides, check_axis};
 
 /// The shape left after reducing `axis`: length 1 there with `keepdim`, removed without.

@@ -1,7 +1,8 @@
 //! Batching: seeded shuffling and normalisation of a [`Dataset`] into input tensors.
 
 use super::Dataset;
-use autograd::{Element, Tensor, buffer};
+use autograd::runtime::buffer;
+use autograd::{Element, Tensor};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;

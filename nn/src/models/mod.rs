@@ -1,10 +1,10 @@
 //! Ready-made networks.
 
-use crate::activation::Activation;
-use crate::conv::Conv2dConfig;
+use crate::layers::Sequential;
 use crate::layers::{Conv2d, Dense, Flatten, MaxPool2d};
-use crate::module::Sequential;
-use crate::pool::Pool2dConfig;
+use crate::ops::activation::Activation;
+use crate::ops::conv::Conv2dConfig;
+use crate::ops::pool::Pool2dConfig;
 use autograd::Element;
 use rand::Rng;
 

@@ -3,10 +3,11 @@
 //!
 //! Backward rules (one GEMM each): `dA = dZ · Wᵀ`, `dW = Aᵀ · dZ`, `db = Σ_rows dZ`.
 
-use crate::activation::Activation;
-use crate::conv::{add_row_vector, column_sums};
-use autograd::tensor::{MatMut, MatRef, gemm};
-use autograd::{CustomOp, Element, Error, Result, Saved, Tensor, Var, buffer, parallel, simd};
+use crate::ops::activation::Activation;
+use crate::ops::bias::{add_row_vector, column_sums};
+use autograd::runtime::gemm::{MatMut, MatRef, gemm};
+use autograd::runtime::{buffer, parallel, simd};
+use autograd::{CustomOp, Element, Error, Result, Saved, Tensor, Var};
 
 /// The dense layer as a [`CustomOp`]: inputs `a` `[N, In]`, `w` `[In, Out]`, optionally `b`
 /// `[Out]`, with an optional fused activation `σ`.
@@ -59,13 +60,11 @@ impl<T: Element> CustomOp<T> for DenseOp {
             let a_rows = MatRef::new(&a.as_slice()[from * i..to * i], to - from, i)?;
             gemm(MatMut::new(z, to - from, o)?, false, a_rows, w_mat, T::ONE)
         };
-        if split_between_threads(n, i, o) {
+        if parallel::worth_splitting(2, worth_two_threads(n, i, o)) {
             let (top, bottom) = z.split_at_mut(n / 2 * o);
-            let (r1, r2) = parallel::join(
-                || parallel::part(|| rows(top, 0, n / 2)),
-                || parallel::part(|| rows(bottom, n / 2, n)),
-            );
-            r1.and(r2)?;
+            let parts = [(top, 0, n / 2), (bottom, n / 2, n)];
+            let done = parallel::for_each_part(parts, true, |_, (z, from, to)| rows(z, from, to));
+            done.into_iter().collect::<Result<()>>()?;
         } else {
             rows(&mut z, 0, n)?;
         }
@@ -126,11 +125,12 @@ impl<T: Element> CustomOp<T> for DenseOp {
             Ok(Some(Tensor::from_vec(dw, &[i, o])?))
         };
         // The two products are independent: on two threads when it pays.
-        let (da, dw) = if needs[0] && needs[1] && split_between_threads(n, i, o) {
-            parallel::join(|| parallel::part(input_grad), || parallel::part(weight_grad))
-        } else {
-            (input_grad(), weight_grad())
-        };
+        let split = needs[0] && needs[1] && parallel::worth_splitting(2, worth_two_threads(n, i, o));
+        let [da, dw]: [_; 2] = parallel::for_each_part([true, false], split, |_, dx| {
+            if dx { input_grad() } else { weight_grad() }
+        })
+        .try_into()
+        .expect("two parts");
         let (da, dw) = (da?, dw?);
         let mut grads = vec![da, dw];
         // db = Σ_rows dZ
@@ -148,24 +148,20 @@ impl<T: Element> CustomOp<T> for DenseOp {
 /// Whether a dense layer's products (`N x In x Out` multiply-adds each) are split between
 /// two threads: the forward pass by halves of the batch, the backward pass as its two
 /// products side by side. Only when the pool has another thread, the caller is not one part
-/// of a parallel kernel already, and the product is large enough for the hand-off to pay but
-/// smaller than what the GEMM splits between threads itself (LeNet-5's first two dense
+/// of a parallel kernel already ([`parallel::worth_splitting`]), and the product is large
+/// enough for the hand-off to pay but smaller than what the GEMM splits between threads itself (LeNet-5's first two dense
 /// layers at batch 64; measured: 64x400x120 forward+backward 0.128 -> 0.071 ms on two
 /// threads, while 64x9216x128 ran 8% slower split this way than by the GEMM). A row of the
 /// result is computed the same way either way.
-fn split_between_threads(n: usize, i: usize, o: usize) -> bool {
-    let work = n * i * o;
-    n >= 2
-        && (1 << 19..1 << 22).contains(&work)
-        && parallel::num_threads() > 1
-        && !parallel::in_parallel_region()
+fn worth_two_threads(n: usize, i: usize, o: usize) -> bool {
+    n >= 2 && (1 << 19..1 << 22).contains(&(n * i * o))
 }
 
 /// `Z = A · W + b`: `a` `[N, In]`, `w` `[In, Out]`, `b` `[Out]`.
 ///
 /// ```
 /// use autograd::{Tape, Tensor};
-/// use nn::dense::dense;
+/// use nn::ops::dense::dense;
 /// let tape = Tape::<f64>::new();
 /// let a = tape.var(Tensor::from_vec(vec![1.0, 2.0], &[1, 2]).unwrap());
 /// let w = tape.var(Tensor::from_vec(vec![1.0, 0.0, 0.0, 3.0], &[2, 2]).unwrap());

@@ -14,22 +14,24 @@
 //!   of taps at a time held in registers (`dWᵀ[tap] += x[ij + tap] · dZ_ij`).
 //!
 //! The kernel is written with AVX2 / AVX-512 vector instructions for `f32` (what training
-//! uses). Other element types and CPUs without AVX2 use the im2col + GEMM path, which the
-//! caller falls back to when [`DirectKernel::new`] returns `None`.
+//! uses); [`ConvPlan`](super::ConvPlan) chooses it where it applies, and the im2col + GEMM
+//! path otherwise.
 
-use crate::conv::ConvGeometry;
-use crate::im2col::pad_sample;
-use autograd::{Element, buffer, simd};
-use std::any::TypeId;
+use super::geometry::ConvGeometry;
+use super::im2col::pad_sample;
+#[cfg(target_arch = "x86_64")]
+use super::vector::{Ymm, Zmm};
+use autograd::Element;
+use autograd::runtime::buffer::{self, LINE_PAD, line_offset};
+#[cfg(target_arch = "x86_64")]
+use autograd::runtime::simd;
+use autograd::runtime::simd::{as_f32, as_f32_mut};
 use std::ops::Range;
 
-/// The widest `C_out` the direct kernel handles (with AVX-512; 32 with AVX2).
-pub const MAX_DIRECT_CHANNELS: usize = 64;
-
 /// A kernel laid out for the direct forward pass (`f32` only).
-// Off x86-64 `new` returns `None`: the kernel is never built, and its fields never read.
+// Off x86-64 the plan never chooses it: the kernel is never built, its fields never read.
 #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
-pub struct DirectKernel {
+pub(crate) struct DirectKernel {
     /// `W` transposed to `[K, L]`: row `j` holds tap `j` of every kernel, zero-padded to `L`
     /// lanes.
     wt: Vec<f32>,
@@ -50,50 +52,12 @@ pub struct DirectKernel {
     c_out: usize,
 }
 
-/// Room to allocate past a buffer's length so that its data can start at a cache-line
-/// boundary (see [`line_offset`]).
-pub(crate) const LINE_PAD: usize = 16;
-
-/// The elements from the start of `v` to its first 64-byte (cache-line) boundary, at most
-/// [`LINE_PAD`]. The kernels that load whole vector registers from a buffer (rows of 16 or
-/// more values) start its data there: a load that straddles two lines costs the CPU two,
-/// and the allocator only aligns to 16 bytes (measured: the forward kernel ran 10-12%
-/// faster on a line-aligned kernel).
-pub(crate) fn line_offset<T>(v: &[T]) -> usize {
-    v.as_ptr().align_offset(64).min(LINE_PAD)
-}
-
-/// The slice as `f32` if `T` is `f32` (the f32-only kernels of this crate take their
-/// operands through it).
-pub(crate) fn as_f32<T: Element>(v: &[T]) -> Option<&[f32]> {
-    // SAFETY: T is f32 (same type, checked by TypeId), so the cast is the identity.
-    (TypeId::of::<T>() == TypeId::of::<f32>())
-        .then(|| unsafe { std::slice::from_raw_parts(v.as_ptr().cast(), v.len()) })
-}
-
-/// The mutable slice as `f32` if `T` is `f32`.
-pub(crate) fn as_f32_mut<T: Element>(v: &mut [T]) -> Option<&mut [f32]> {
-    // SAFETY: as in `as_f32`.
-    (TypeId::of::<T>() == TypeId::of::<f32>())
-        .then(|| unsafe { std::slice::from_raw_parts_mut(v.as_mut_ptr().cast(), v.len()) })
-}
-
 impl DirectKernel {
-    /// Lays out `w` (`[C_out, K]`) and `b` for `g`; `None` when the direct kernel does not
-    /// apply (not `f32`, more than 32 kernels without AVX-512 or more than 64 with it, or a CPU
-    /// without AVX2).
-    pub fn new<T: Element>(w: &[T], b: Option<&[T]>, g: &ConvGeometry) -> Option<Self> {
-        let w = as_f32(w)?;
-        if simd::level() == simd::Level::Baseline {
-            return None;
-        }
-        let lanes = match g.c_out {
-            1..=8 => 8,
-            9..=16 => 16,
-            17..=32 => 32,
-            33..=MAX_DIRECT_CHANNELS if simd::level() == simd::Level::Avx512 => 64,
-            _ => return None,
-        };
+    /// Lays out `w` (`[C_out, K]`) and `b` for `g` in `lanes` lanes (the plan's
+    /// [`Kernel::Direct`](super::plan::Kernel::Direct)); `f32` only.
+    pub fn new<T: Element>(w: &[T], b: Option<&[T]>, g: &ConvGeometry, lanes: usize) -> Self {
+        let w = as_f32(w).expect("the plan chooses the direct kernel for f32 only");
+        assert!(lanes >= g.c_out && lanes <= super::plan::MAX_DIRECT_CHANNELS);
         let k = g.patch();
         // From a cache-line boundary, so that no register load of a tap's row straddles two.
         let mut wt_buf = vec![0.0f32; k * lanes + LINE_PAD];
@@ -106,7 +70,7 @@ impl DirectKernel {
         }
         let mut bias = vec![0.0; lanes];
         if let Some(b) = b {
-            bias[..g.c_out].copy_from_slice(as_f32(b)?);
+            bias[..g.c_out].copy_from_slice(as_f32(b).expect("f32, as w"));
         }
         let (c, wp, d) = (g.c_in, g.w + 2 * g.cfg.padding.1, g.cfg.dilation);
         let taps: Vec<usize> = (0..g.kh)
@@ -116,7 +80,7 @@ impl DirectKernel {
             .collect();
         let span = taps.iter().max().map_or(0, |t| t + 1);
         let run = if d.1 == 1 { g.kw * c } else { c };
-        Some(DirectKernel {
+        DirectKernel {
             wt: wt_buf,
             wt_at,
             bias,
@@ -125,7 +89,7 @@ impl DirectKernel {
             run,
             lanes,
             c_out: g.c_out,
-        })
+        }
     }
 
     /// `Z = x * W + b` for the samples `samples` of `x`, written to `z` (their `[OH, OW, C_out]`
@@ -148,6 +112,7 @@ impl DirectKernel {
     /// The kernel rule `dW_c = Σ_ij dZ_ijc · B_ij` over the samples `samples`, with `dz`
     /// their `[positions, C_out]` gradient followed by at least [`DirectKernel::slack`] more
     /// values. Writes `dw` (`[C_out, K]`).
+    #[cfg(test)]
     pub fn weight_grad<T: Element>(
         &self,
         x: &[T],
@@ -158,7 +123,7 @@ impl DirectKernel {
     ) {
         let mut dwt = vec![T::ZERO; self.lane_len()];
         self.weight_grad_lanes(x, g, samples, dz, &mut dwt);
-        self.from_lanes(&dwt, dw);
+        self.dw_from_lanes(&dwt, dw);
     }
 
     /// The length of `dW` in the kernel's lane layout `dWᵀ` (`[K, L]`: row `j` holds tap `j`
@@ -169,7 +134,7 @@ impl DirectKernel {
 
     /// [`DirectKernel::weight_grad`] added into `dwt`, `dW` in the lane layout (see
     /// [`DirectKernel::lane_len`]): partial sums over parts of a batch stay in this layout
-    /// and are turned into `[C_out, K]` once, by [`DirectKernel::from_lanes`].
+    /// and are turned into `[C_out, K]` once, by [`DirectKernel::dw_from_lanes`].
     pub fn weight_grad_lanes<T: Element>(
         &self,
         x: &[T],
@@ -199,13 +164,13 @@ impl DirectKernel {
                 unsafe {
                     // Register budgets: 32 vector registers with AVX-512, 16 with AVX2.
                     match (self.lanes, avx512) {
-                        (8, true) => x86::run_dw::<1, 24, x86::Ymm>(true, self, &xp, g, dzs, dwt),
-                        (8, false) => x86::run_dw::<1, 12, x86::Ymm>(false, self, &xp, g, dzs, dwt),
-                        (16, true) => x86::run_dw::<1, 24, x86::Zmm>(true, self, &xp, g, dzs, dwt),
-                        (16, false) => x86::run_dw::<2, 6, x86::Ymm>(false, self, &xp, g, dzs, dwt),
-                        (32, true) => x86::run_dw::<2, 12, x86::Zmm>(true, self, &xp, g, dzs, dwt),
-                        (_, true) => x86::run_dw::<4, 6, x86::Zmm>(true, self, &xp, g, dzs, dwt),
-                        (_, false) => x86::run_dw::<4, 3, x86::Ymm>(false, self, &xp, g, dzs, dwt),
+                        (8, true) => x86::run_dw::<1, 24, Ymm>(true, self, &xp, g, dzs, dwt),
+                        (8, false) => x86::run_dw::<1, 12, Ymm>(false, self, &xp, g, dzs, dwt),
+                        (16, true) => x86::run_dw::<1, 24, Zmm>(true, self, &xp, g, dzs, dwt),
+                        (16, false) => x86::run_dw::<2, 6, Ymm>(false, self, &xp, g, dzs, dwt),
+                        (32, true) => x86::run_dw::<2, 12, Zmm>(true, self, &xp, g, dzs, dwt),
+                        (_, true) => x86::run_dw::<4, 6, Zmm>(true, self, &xp, g, dzs, dwt),
+                        (_, false) => x86::run_dw::<4, 3, Ymm>(false, self, &xp, g, dzs, dwt),
                     }
                 }
             }
@@ -214,7 +179,7 @@ impl DirectKernel {
     }
 
     /// `dW` (`[C_out, K]`) from its lane layout `dwt` (see [`DirectKernel::lane_len`]).
-    pub fn from_lanes<T: Element>(&self, dwt: &[T], dw: &mut [T]) {
+    pub fn dw_from_lanes<T: Element>(&self, dwt: &[T], dw: &mut [T]) {
         let k = self.taps.len();
         assert!(dwt.len() == self.lane_len() && dw.len() == self.c_out * k);
         for (j, tap) in dwt.chunks_exact(self.lanes).enumerate() {
@@ -239,97 +204,29 @@ impl DirectKernel {
             // SAFETY: each kernel runs only where its instructions exist (`simd::level`).
             unsafe {
                 match (self.lanes, avx512) {
-                    (8, _) => x86::run::<1, 8, x86::Ymm>(self, xp, g, z),
-                    (16, true) => x86::run::<1, 8, x86::Zmm>(self, xp, g, z),
-                    (16, false) => x86::run::<2, 6, x86::Ymm>(self, xp, g, z),
-                    (32, true) => x86::run::<2, 6, x86::Zmm>(self, xp, g, z),
-                    (_, true) => x86::run::<4, 6, x86::Zmm>(self, xp, g, z),
-                    (_, false) => x86::run::<4, 3, x86::Ymm>(self, xp, g, z),
+                    (8, _) => x86::run::<1, 8, Ymm>(self, xp, g, z),
+                    (16, true) => x86::run::<1, 8, Zmm>(self, xp, g, z),
+                    (16, false) => x86::run::<2, 6, Ymm>(self, xp, g, z),
+                    (32, true) => x86::run::<2, 6, Zmm>(self, xp, g, z),
+                    (_, true) => x86::run::<4, 6, Zmm>(self, xp, g, z),
+                    (_, false) => x86::run::<4, 3, Ymm>(self, xp, g, z),
                 }
             }
         }
         #[cfg(not(target_arch = "x86_64"))]
         {
             let _ = (xp, g, z);
-            unreachable!("DirectKernel::new returns None off x86-64")
+            unreachable!("the plan chooses the direct kernel on x86-64 only")
         }
     }
 }
 
 #[cfg(target_arch = "x86_64")]
 pub(crate) mod x86 {
-    use super::{DirectKernel, MAX_DIRECT_CHANNELS};
-    use crate::conv::ConvGeometry;
-    use autograd::simd::{self, Level};
-    use std::arch::x86_64::*;
-
-    /// The few vector operations the kernel needs, for one register width.
-    pub trait Vector: Copy {
-        /// Lanes in a register.
-        const WIDTH: usize;
-        /// The instruction-set level the register type needs.
-        const LEVEL: Level;
-        /// # Safety
-        /// `p` must be valid for `WIDTH` reads; the CPU must have the instructions.
-        unsafe fn load(p: *const f32) -> Self;
-        /// # Safety
-        /// `p` must be valid for `WIDTH` writes; the CPU must have the instructions.
-        unsafe fn store(self, p: *mut f32);
-        /// # Safety
-        /// The CPU must have the instructions.
-        unsafe fn splat(x: f32) -> Self;
-        /// `self + x · w`.
-        /// # Safety
-        /// The CPU must have the instructions.
-        unsafe fn fmadd(self, x: Self, w: Self) -> Self;
-    }
-
-    #[derive(Clone, Copy)]
-    pub struct Ymm(__m256);
-    #[derive(Clone, Copy)]
-    pub struct Zmm(__m512);
-
-    impl Vector for Ymm {
-        const WIDTH: usize = 8;
-        const LEVEL: Level = Level::Avx2;
-        #[inline(always)]
-        unsafe fn load(p: *const f32) -> Self {
-            unsafe { Ymm(_mm256_loadu_ps(p)) }
-        }
-        #[inline(always)]
-        unsafe fn store(self, p: *mut f32) {
-            unsafe { _mm256_storeu_ps(p, self.0) }
-        }
-        #[inline(always)]
-        unsafe fn splat(x: f32) -> Self {
-            unsafe { Ymm(_mm256_set1_ps(x)) }
-        }
-        #[inline(always)]
-        unsafe fn fmadd(self, x: Self, w: Self) -> Self {
-            unsafe { Ymm(_mm256_fmadd_ps(x.0, w.0, self.0)) }
-        }
-    }
-
-    impl Vector for Zmm {
-        const WIDTH: usize = 16;
-        const LEVEL: Level = Level::Avx512;
-        #[inline(always)]
-        unsafe fn load(p: *const f32) -> Self {
-            unsafe { Zmm(_mm512_loadu_ps(p)) }
-        }
-        #[inline(always)]
-        unsafe fn store(self, p: *mut f32) {
-            unsafe { _mm512_storeu_ps(p, self.0) }
-        }
-        #[inline(always)]
-        unsafe fn splat(x: f32) -> Self {
-            unsafe { Zmm(_mm512_set1_ps(x)) }
-        }
-        #[inline(always)]
-        unsafe fn fmadd(self, x: Self, w: Self) -> Self {
-            unsafe { Zmm(_mm512_fmadd_ps(x.0, w.0, self.0)) }
-        }
-    }
+    use super::super::plan::MAX_DIRECT_CHANNELS;
+    use super::super::vector::Vector;
+    use super::{ConvGeometry, DirectKernel};
+    use autograd::runtime::simd::{self, Level};
 
     /// Runs the kernel compiled for the register type's instruction set.
     ///
@@ -516,5 +413,63 @@ pub(crate) mod x86 {
             }
             pos += block;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::plan::{ConvPlan, Kernel, MAX_DIRECT_CHANNELS};
+    use super::super::{Conv2dConfig, ConvGeometry};
+    use super::DirectKernel;
+    use crate::ops::reference;
+    use autograd::Tensor;
+
+    fn values(shape: &[usize], seed: u64) -> Tensor<f64> {
+        let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        Tensor::from_fn(shape, |_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0
+        })
+    }
+
+    /// The direct kernel's contract with the conv op: [`DirectKernel::slack`] is what
+    /// `weight_grad` reads past the end of `dZ` (`C_out` rounded up to 8, 16, 32 or 64 lanes,
+    /// minus `C_out`: none when `C_out` fills the registers, so the op can pass `dZ` without a
+    /// copy), and whatever lies there (NaN here) never reaches `dW`, which matches the
+    /// lecture's loop `dW_c = Σ_ij dZ_ijc · B_ij` in f64.
+    #[test]
+    fn direct_weight_grad_reads_only_its_slack() {
+        let (n, h, w, c_in, f, p) = (2, 5, 6, 3, 3, 1);
+        let mut checked = 0;
+        for c_out in 1..=MAX_DIRECT_CHANNELS {
+            let cfg = Conv2dConfig::new().padding(p);
+            let g = ConvGeometry::new("test", &[n, h, w, c_in], &[c_out, f, f, c_in], cfg).unwrap();
+            let Kernel::Direct { lanes } = ConvPlan::new::<f32>(&g).weight_grad.kernel else {
+                continue; // this CPU (or its instruction-set cap) leaves C_out to the GEMM path
+            };
+            let kernel = values(&[c_out, f, f, c_in], 5);
+            let kernel32: Vec<f32> = kernel.as_slice().iter().map(|&v| v as f32).collect();
+            let direct = DirectKernel::new(&kernel32, None, &g, lanes);
+            assert_eq!(direct.slack(), lanes - c_out, "C_out {c_out}");
+            let x = values(&[n, h, w, c_in], 6);
+            let dz = values(&[n, g.oh, g.ow, c_out], 7);
+            let mut dz_slack: Vec<f32> = dz.as_slice().iter().map(|&v| v as f32).collect();
+            dz_slack.extend(std::iter::repeat_n(f32::NAN, direct.slack()));
+            let x32: Vec<f32> = x.as_slice().iter().map(|&v| v as f32).collect();
+            let mut dw = vec![0.0f32; c_out * f * f * c_in];
+            direct.weight_grad(&x32, &g, 0..n, &dz_slack, &mut dw);
+            let want = reference::conv2d_weight_grad(&x, &dz, &g);
+            for (i, (&got, &want)) in dw.iter().zip(want.as_slice()).enumerate() {
+                let got = got as f64;
+                assert!(
+                    (got - want).abs() <= 1e-4 * (1.0 + want.abs()),
+                    "C_out {c_out}: dW[{i}] {got} vs {want}"
+                );
+            }
+            checked += 1;
+        }
+        println!("checked the direct kernel's dW and slack for {checked} kernel counts");
     }
 }

@@ -48,7 +48,7 @@
 //! ```
 
 use super::Dataset;
-use rayon::prelude::*;
+use autograd::runtime::parallel;
 
 /// Image height and width in pixels, as in MNIST.
 pub const SIDE: usize = 28;
@@ -101,16 +101,16 @@ pub fn generate(count: usize, seed: u64) -> Dataset {
         labels.swap(i, rng.below(i + 1));
     }
     let mut images = vec![0u8; count * PIXELS];
-    autograd::parallel::install(|| {
-        images
-            .par_chunks_mut(PIXELS)
-            .zip(labels.par_iter())
-            .enumerate()
-            .for_each(|(i, (image, &label))| {
-                let mut rng = SplitMix64::new(hash2(seed, i as u64));
-                render(label as usize, &mut rng, image);
-            })
-    });
+    // Each image from its own stream: the same bits on any number of threads.
+    let parts = images.chunks_mut(PIXELS).zip(&labels);
+    parallel::for_each_part(
+        parts,
+        parallel::worth_splitting(count, true),
+        |i, (image, &label)| {
+            let mut rng = SplitMix64::new(hash2(seed, i as u64));
+            render(label as usize, &mut rng, image);
+        },
+    );
     Dataset {
         images,
         labels,

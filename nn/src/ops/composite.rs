@@ -1,14 +1,14 @@
 //! The same four ops built from autograd primitives only (pad, strided slices, concat,
 //! reshape, matmul, max, sums), so their gradients come from the tape's generic rules rather
-//! than the hand rules. Compare them with [`conv2d`](crate::conv::conv2d),
-//! [`max_pool2d`](crate::pool::max_pool2d), [`avg_pool2d`](crate::pool::avg_pool2d) and
-//! [`dense`](crate::dense::dense) to check the hand rules yourself: forward values and
+//! than the hand rules. Compare them with [`conv2d`](crate::ops::conv::conv2d),
+//! [`max_pool2d`](crate::ops::pool::max_pool2d), [`avg_pool2d`](crate::ops::pool::avg_pool2d) and
+//! [`dense`](crate::ops::dense::dense) to check the hand rules yourself: forward values and
 //! gradients must agree.
 //!
 //! They are slow (one slice per kernel tap) and meant for checking, not training.
 
-use crate::conv::{Conv2dConfig, ConvGeometry};
-use crate::pool::{Pool2dConfig, PoolGeometry};
+use crate::ops::conv::{Conv2dConfig, ConvGeometry};
+use crate::ops::pool::{Pool2dConfig, PoolGeometry};
 use autograd::{Element, Result, Tensor, Var};
 
 /// The strided window of the padded input that kernel tap `(i, j)` reads for every output

@@ -85,7 +85,7 @@ impl<T: Element> CustomOp<T> for SoftmaxCrossEntropyOp {
 ///
 /// ```
 /// use autograd::{Tape, Tensor};
-/// use nn::loss::{softmax_cross_entropy, Reduction};
+/// use nn::ops::loss::{softmax_cross_entropy, Reduction};
 /// let tape = Tape::<f64>::new();
 /// let x = tape.var(Tensor::from_vec(vec![0.0, 0.0], &[1, 2]).unwrap());
 /// let l = softmax_cross_entropy(&x, &[1], Reduction::Mean).unwrap();

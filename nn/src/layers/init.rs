@@ -40,7 +40,7 @@ impl Init {
     /// A tensor of `shape` drawn with fans `(fan_in, fan_out)`.
     ///
     /// ```
-    /// use nn::init::Init;
+    /// use nn::layers::init::Init;
     /// use rand::SeedableRng;
     /// let mut rng = rand::rngs::StdRng::seed_from_u64(0);
     /// let w = Init::KaimingUniform.tensor::<f32, _>(&[400, 120], (400, 120), &mut rng);

@@ -1,5 +1,5 @@
-//! 2-D convolution, channels-last, as a custom op whose backward is the lecture's hand rule in
-//! GEMM form (`../shared/lecture/RULES.md`, "Backward (the hand rules)").
+//! 2-D convolution, channels-last, as a custom op whose backward is the lecture's hand rule
+//! (`docs/lecture.md#convolution-backward`).
 //!
 //! Notation (the lecture's): the input `A^[l-1]` is `[N, H, W, C_in]`, the kernel `W^[l]` is
 //! `[C_out, f_H, f_W, C_in]`, `p` is the zero padding, `s` the stride, and `Z^[l]` is
@@ -18,220 +18,67 @@
 //! | input | `dZ_slice,ij += Σ_c dZ_ijc · W_c` | `dB = dZ · W`, then col2im adds each row of `dB` back into its slice |
 //!
 //! Channels-last makes `Z` (`[M, C_out]`, row-major) exactly the NHWC output, so no
-//! transposes are needed anywhere. `B` itself is built by [`crate::im2col`].
+//! transposes are needed anywhere. The per-position loops themselves are in
+//! [`reference`](crate::ops::reference), the oracle every path here is tested against.
+//!
+//! The folder:
+//! - [`geometry`](ConvGeometry): the sizes of a call, checked;
+//! - [`plan`](ConvPlan): which kernels run, for the forward pass, `dW` and `dX`, and why;
+//! - `im2col`: builds `B` (and col2im, its adjoint) for the GEMM path;
+//! - `direct`: the forward pass and the kernel rule without `B`, for few kernels in `f32`;
+//! - `input_grad`: the input rule without `dB`, in `f32`;
+//! - `vector`: the register types the direct kernels are written with (x86-64).
 //!
 //! How the work is done:
 //! - the batch is split into chunks of whole samples, processed in parallel across threads
 //!   when there are enough of them (each chunk's `dW` and `db` are summed in chunk order, so
 //!   results do not depend on the thread count);
 //! - an activation `σ` can be fused into the op ([`conv2d_with`]): `A = σ(Z_1)`, and the
-//!   backward pass starts from `dZ_1 = σ'(Z_1) ∘ dA`;
-//! - with at most 32 kernels (64 with AVX-512), in `f32`, the forward pass and the kernel rule run as direct
-//!   convolutions ([`crate::direct_conv`]), without building `B`.
+//!   backward pass starts from `dZ_1 = σ'(Z_1) ∘ dA`.
 
-use crate::activation::Activation;
-use crate::direct_conv::{DirectKernel, LINE_PAD, line_offset};
-use crate::direct_input_grad::DirectInputGrad;
-use crate::im2col::{Layout, col2im, im2col};
-use autograd::tensor::{MatMut, MatRef, gemm};
-use autograd::{CustomOp, Element, Error, Result, Saved, Tensor, Var, buffer, parallel, simd};
-use rayon::prelude::*;
+mod direct;
+mod geometry;
+mod im2col;
+mod input_grad;
+mod plan;
+#[cfg(target_arch = "x86_64")]
+mod vector;
+
+pub use geometry::{Conv2dConfig, ConvGeometry};
+pub use im2col::Layout;
+pub use plan::{Choice, ConvPlan, InputKernel, Kernel, MAX_DIRECT_CHANNELS};
+
+use crate::ops::activation::Activation;
+use crate::ops::bias::{add_row_vector, column_sums};
+use autograd::runtime::buffer::{self, LINE_PAD, line_offset};
+use autograd::runtime::gemm::{MatMut, MatRef, gemm};
+use autograd::runtime::{parallel, simd};
+use autograd::{CustomOp, Element, Error, Result, Saved, Tensor, Var};
+use direct::DirectKernel;
+use im2col::{col2im, im2col};
+use input_grad::DirectInputGrad;
 use std::ops::Range;
 
-/// Stride, zero padding and dilation of a convolution, each `(along H, along W)`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct Conv2dConfig {
-    /// `s`: the step between output positions.
-    pub stride: (usize, usize),
-    /// `p`: zero rows added at the top and bottom, zero columns at the left and right.
-    pub padding: (usize, usize),
-    /// The step between kernel taps (1: a dense kernel).
-    pub dilation: (usize, usize),
-}
-
-impl Default for Conv2dConfig {
-    fn default() -> Self {
-        Conv2dConfig {
-            stride: (1, 1),
-            padding: (0, 0),
-            dilation: (1, 1),
-        }
-    }
-}
-
-impl Conv2dConfig {
-    /// Stride 1, no padding, dilation 1.
-    pub fn new() -> Self {
-        Self::default()
-    }
-    /// The same stride along both axes.
-    pub fn stride(mut self, s: usize) -> Self {
-        self.stride = (s, s);
-        self
-    }
-    /// The same padding along both axes.
-    pub fn padding(mut self, p: usize) -> Self {
-        self.padding = (p, p);
-        self
-    }
-    /// The same dilation along both axes.
-    pub fn dilation(mut self, d: usize) -> Self {
-        self.dilation = (d, d);
-        self
-    }
-}
-
-/// The sizes of one convolution, checked against each other.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ConvGeometry {
-    /// Batch size.
-    pub n: usize,
-    /// Input height and width.
-    pub h: usize,
-    /// Input width.
-    pub w: usize,
-    /// Input channels.
-    pub c_in: usize,
-    /// Output channels (kernels).
-    pub c_out: usize,
-    /// Kernel height.
-    pub kh: usize,
-    /// Kernel width.
-    pub kw: usize,
-    /// Output height: `floor((H + 2p - d·(f-1) - 1) / s) + 1`.
-    pub oh: usize,
-    /// Output width.
-    pub ow: usize,
-    /// Stride, padding, dilation.
-    pub cfg: Conv2dConfig,
-}
-
-impl ConvGeometry {
-    /// Checks an input shape `[N, H, W, C_in]` and a kernel shape `[C_out, KH, KW, C_in]`
-    /// against a configuration, naming `op` in any error.
-    pub fn new(op: &str, x: &[usize], k: &[usize], cfg: Conv2dConfig) -> Result<Self> {
-        if x.len() != 4 || k.len() != 4 {
-            return Err(Error::shapes(
-                op,
-                x,
-                k,
-                "the input must be [N, H, W, C_in] and the kernel [C_out, KH, KW, C_in]",
-            ));
-        }
-        if x[3] != k[3] {
-            return Err(Error::shapes(
-                op,
-                x,
-                k,
-                format!(
-                    "channel mismatch: the input has {} channels, the kernel expects {}",
-                    x[3], k[3]
-                ),
-            ));
-        }
-        let c = cfg;
-        if c.stride.0 == 0 || c.stride.1 == 0 || c.dilation.0 == 0 || c.dilation.1 == 0 {
-            return Err(Error::invalid(
-                op,
-                x,
-                format!(
-                    "stride {:?} and dilation {:?} must be positive",
-                    c.stride, c.dilation
-                ),
-            ));
-        }
-        if k[1] == 0 || k[2] == 0 || k[0] == 0 {
-            return Err(Error::shapes(op, x, k, "the kernel has an empty axis"));
-        }
-        let span_h = c.dilation.0 * (k[1] - 1) + 1;
-        let span_w = c.dilation.1 * (k[2] - 1) + 1;
-        let (ph, pw) = (x[1] + 2 * c.padding.0, x[2] + 2 * c.padding.1);
-        if span_h > ph || span_w > pw {
-            return Err(Error::shapes(
-                op,
-                x,
-                k,
-                format!(
-                    "the kernel spans {span_h}x{span_w} (with dilation {:?}) but the padded input is only {ph}x{pw}",
-                    c.dilation
-                ),
-            ));
-        }
-        Ok(ConvGeometry {
-            n: x[0],
-            h: x[1],
-            w: x[2],
-            c_in: x[3],
-            c_out: k[0],
-            kh: k[1],
-            kw: k[2],
-            oh: (ph - span_h) / c.stride.0 + 1,
-            ow: (pw - span_w) / c.stride.1 + 1,
-            cfg,
-        })
-    }
-
-    /// `M`: output positions, the rows of `B`.
-    pub fn rows(&self) -> usize {
-        self.n * self.oh * self.ow
-    }
-
-    /// `K = f_H · f_W · C_in`: the length of one slice `B_ij`, the columns of `B`.
-    pub fn patch(&self) -> usize {
-        self.kh * self.kw * self.c_in
-    }
-
-    /// The output shape `[N, OH, OW, C_out]`.
-    pub fn output_shape(&self) -> [usize; 4] {
-        [self.n, self.oh, self.ow, self.c_out]
-    }
-
-    /// Whether `B` is the input itself (1x1 kernel, stride 1, no padding): no im2col needed.
-    fn is_pointwise(&self) -> bool {
-        self.kh == 1 && self.kw == 1 && self.cfg.stride == (1, 1) && self.cfg.padding == (0, 0)
-    }
-}
-
-/// The batch is processed in chunks of this many rows of `B` (whole samples, at least one):
-/// small enough for a chunk's slice matrix to stay in cache, and fixed by the geometry alone,
-/// so results are bitwise the same whatever the number of threads.
-const CHUNK_ELEMENTS: usize = 64 * 1024;
-
-fn samples_per_chunk(g: &ConvGeometry) -> usize {
-    (CHUNK_ELEMENTS / (g.oh * g.ow * g.patch()).max(1)).clamp(1, g.n.max(1))
-}
-
-/// Runs `work(samples, part)` over the chunks of the batch, where `part` is the chunk's
-/// share of `out` (`per_sample` elements a sample; empty when `out` is): in parallel across
-/// the batch when there are enough chunks to keep every thread busy (each chunk's GEMMs then
-/// run on one thread), otherwise one chunk after another with threaded GEMMs. The results
-/// come back in chunk order.
+/// Runs `work(samples, part)` over the plan's chunks of the batch, where `part` is the
+/// chunk's share of `out` (`per_sample` elements a sample; empty when `out` is), across the
+/// pool's threads when the plan splits the batch. The results come back in chunk order.
 fn over_chunks<T: Send, R: Send>(
-    g: &ConvGeometry,
+    plan: &ConvPlan,
     out: &mut [T],
     per_sample: usize,
     work: impl Fn(Range<usize>, &mut [T]) -> R + Sync,
 ) -> Vec<R> {
-    let s = samples_per_chunk(g);
-    let count = g.n.div_ceil(s);
-    let samples = |i: usize| i * s..(i * s + s).min(g.n);
-    let parallel = count >= 2 * parallel::num_threads() && !parallel::in_parallel_region();
-    let part = |i: usize, p: &mut [T]| parallel::part(|| work(samples(i), p));
-    match (out.is_empty(), parallel) {
-        (true, true) => parallel::install(|| (0..count).into_par_iter().map(|i| part(i, &mut [])).collect()),
-        (true, false) => (0..count).map(|i| work(samples(i), &mut [])).collect(),
-        (false, true) => parallel::install(|| {
-            out.par_chunks_mut(s * per_sample)
-                .enumerate()
-                .map(|(i, p)| part(i, p))
-                .collect()
-        }),
-        (false, false) => out
-            .chunks_mut(s * per_sample)
-            .enumerate()
-            .map(|(i, p)| work(samples(i), p))
-            .collect(),
-    }
+    let (n, s) = (plan.geometry.n, plan.samples_per_chunk);
+    let len = if out.is_empty() { 0 } else { s * per_sample };
+    let mut rest = out;
+    let parts = (0..plan.chunks).map(move |i| {
+        let take = len.min(rest.len());
+        let (part, tail) = std::mem::take(&mut rest).split_at_mut(take);
+        rest = tail;
+        (i * s..(i * s + s).min(n), part)
+    });
+    let split = parallel::worth_splitting(plan.chunks, plan.split_batch);
+    parallel::for_each_part(parts, split, |_, (samples, part)| work(samples, part))
 }
 
 /// The convolution as a [`CustomOp`]: inputs `x`, `w` and optionally `b`, with an optional
@@ -239,7 +86,7 @@ fn over_chunks<T: Send, R: Send>(
 pub struct Conv2dOp {
     cfg: Conv2dConfig,
     activation: Activation,
-    geometry: Option<ConvGeometry>,
+    plan: Option<ConvPlan>,
 }
 
 impl Conv2dOp {
@@ -253,7 +100,7 @@ impl Conv2dOp {
         Conv2dOp {
             cfg,
             activation,
-            geometry: None,
+            plan: None,
         }
     }
 }
@@ -276,15 +123,15 @@ impl<T: Element> CustomOp<T> for Conv2dOp {
         };
         let (k, c_out, rows) = (g.patch(), g.c_out, g.oh * g.ow);
         let activation = self.activation;
-        let layout = Layout::for_geometry(&g);
-        // Few kernels: the direct kernel (which adds the bias itself); otherwise im2col + GEMM.
-        let direct = if g.is_pointwise() {
-            None
-        } else {
-            DirectKernel::new(w.as_slice(), bias, &g)
+        let plan = ConvPlan::new::<T>(&g);
+        plan.log();
+        // The direct kernel adds the bias itself.
+        let direct = match plan.forward.kernel {
+            Kernel::Direct { lanes } => Some(DirectKernel::new(w.as_slice(), bias, &g, lanes)),
+            _ => None,
         };
         let mut z = buffer::take_dirty::<T>(g.rows() * c_out);
-        let results = over_chunks(&g, &mut z, rows * c_out, |samples, z_part| -> Result<()> {
+        let results = over_chunks(&plan, &mut z, rows * c_out, |samples, z_part| -> Result<()> {
             let m = samples.len() * rows;
             let w_t = MatRef::new(w.as_slice(), c_out, k)?.t();
             if let Some(direct) = &direct {
@@ -296,14 +143,17 @@ impl<T: Element> CustomOp<T> for Conv2dOp {
                 return Ok(());
             }
             let z_mat = MatMut::new(z_part, m, c_out)?;
-            if g.is_pointwise() {
-                let x_rows = &x.as_slice()[samples.start * rows * k..samples.end * rows * k];
-                gemm(z_mat, false, MatRef::new(x_rows, m, k)?, w_t, T::ONE)?;
-            } else {
-                let mut b_mat = buffer::take_dirty(m * k);
-                im2col(x.as_slice(), &g, samples, layout, &mut b_mat);
-                gemm(z_mat, false, layout.view(&b_mat, m, k)?, w_t, T::ONE)?;
-                buffer::recycle(b_mat);
+            match plan.forward.kernel {
+                Kernel::Im2col { layout } => {
+                    let mut b_mat = buffer::take_dirty(m * k);
+                    im2col(x.as_slice(), &g, samples, layout, &mut b_mat);
+                    gemm(z_mat, false, layout.view(&b_mat, m, k)?, w_t, T::ONE)?;
+                    buffer::recycle(b_mat);
+                }
+                _ => {
+                    let x_rows = &x.as_slice()[samples.start * rows * k..samples.end * rows * k];
+                    gemm(z_mat, false, MatRef::new(x_rows, m, k)?, w_t, T::ONE)?;
+                }
             }
             simd::dispatch(
                 #[inline(always)]
@@ -317,7 +167,7 @@ impl<T: Element> CustomOp<T> for Conv2dOp {
             Ok(())
         });
         results.into_iter().collect::<Result<()>>()?;
-        self.geometry = Some(g);
+        self.plan = Some(plan);
         saved.save(x.clone());
         saved.save(w.clone());
         let a = Tensor::from_vec(z, &g.output_shape())?;
@@ -331,29 +181,27 @@ impl<T: Element> CustomOp<T> for Conv2dOp {
     /// `db += Σ_rows dZ_1`, and `dB = dZ_1 · W` added back into the chunk's input gradient by
     /// col2im; the chunks' `dW` and `db` are then summed in chunk order.
     fn backward(&self, saved: &Saved<T>, da: &Tensor<T>, needs: &[bool]) -> Result<Vec<Option<Tensor<T>>>> {
-        let g = self.geometry.expect("forward ran");
+        let plan = self.plan.as_ref().expect("forward ran");
+        let g = plan.geometry;
         let (k, c_out, rows) = (g.patch(), g.c_out, g.oh * g.ow);
         let (x, w) = (saved.get(0), saved.get(1));
         let a = (self.activation != Activation::Identity).then(|| saved.get(2));
         let (need_x, need_w, need_b) = (needs[0], needs[1], needs.get(2) == Some(&true));
-        let layout = Layout::for_geometry(&g);
-        // Few kernels: dW by the direct kernel (no im2col), which may read past dZ's end (slack).
-        let direct = if g.is_pointwise() || !need_w {
-            None
-        } else {
-            DirectKernel::new(w.as_slice(), None, &g)
+        // The direct dW kernel may read past dZ's end (its slack).
+        let direct = match plan.weight_grad.kernel {
+            Kernel::Direct { lanes } if need_w => Some(DirectKernel::new(w.as_slice(), None, &g, lanes)),
+            _ => None,
         };
         let slack = direct.as_ref().map_or(0, DirectKernel::slack);
-        let direct_dx = if g.is_pointwise() || !need_x {
-            None
-        } else {
-            DirectInputGrad::new(w.as_slice(), &g)
+        let direct_dx = match plan.input_grad.kernel {
+            InputKernel::Direct { width } if need_x => Some(DirectInputGrad::new(w.as_slice(), &g, width)),
+            _ => None,
         };
         // The input gradient, written chunk by chunk (left empty when not needed).
         let mut dx = buffer::take_dirty::<T>(if need_x { x.numel() } else { 0 });
         let per_sample = g.h * g.w * g.c_in;
         let partials = over_chunks(
-            &g,
+            plan,
             &mut dx,
             per_sample,
             |samples, dx_part| -> Result<Partial<T>> {
@@ -395,14 +243,14 @@ impl<T: Element> CustomOp<T> for Conv2dOp {
                     } else {
                         dw = buffer::take_dirty(c_out * k);
                         let dw_mat = MatMut::new(&mut dw, c_out, k)?;
-                        if g.is_pointwise() {
-                            let x_rows = &x.as_slice()[samples.start * rows * k..samples.end * rows * k];
-                            gemm(dw_mat, false, dz_mat.t(), MatRef::new(x_rows, m, k)?, T::ONE)?;
-                        } else {
+                        if let Kernel::Im2col { layout } = plan.weight_grad.kernel {
                             let mut b_mat = buffer::take_dirty(m * k);
                             im2col(x.as_slice(), &g, samples.clone(), layout, &mut b_mat);
                             gemm(dw_mat, false, dz_mat.t(), layout.view(&b_mat, m, k)?, T::ONE)?;
                             buffer::recycle(b_mat);
+                        } else {
+                            let x_rows = &x.as_slice()[samples.start * rows * k..samples.end * rows * k];
+                            gemm(dw_mat, false, dz_mat.t(), MatRef::new(x_rows, m, k)?, T::ONE)?;
                         }
                     }
                 }
@@ -419,15 +267,15 @@ impl<T: Element> CustomOp<T> for Conv2dOp {
                     // Input: dB = dZ · W, then col2im adds each slice's row of dB back; or
                     // directly, dZ_slice(ij) += Σ_c dZ_ijc · W_c, without storing dB.
                     let w_mat = MatRef::new(w.as_slice(), c_out, k)?;
-                    if let Some(direct) = &direct_dx {
-                        direct.input_grad(&g, dz_rows, samples.len(), dx_part);
-                    } else if g.is_pointwise() {
-                        gemm(MatMut::new(dx_part, m, k)?, false, dz_mat, w_mat, T::ONE)?;
-                    } else {
-                        let mut db_mat = buffer::take_dirty(m * k);
-                        gemm(layout.view_mut(&mut db_mat, m, k)?, false, dz_mat, w_mat, T::ONE)?;
-                        col2im(&db_mat, &g, samples, layout, dx_part);
-                        buffer::recycle(db_mat);
+                    match (&direct_dx, plan.input_grad.kernel) {
+                        (Some(direct), _) => direct.input_grad(&g, dz_rows, samples.len(), dx_part),
+                        (None, InputKernel::Col2im { layout }) => {
+                            let mut db_mat = buffer::take_dirty(m * k);
+                            gemm(layout.view_mut(&mut db_mat, m, k)?, false, dz_mat, w_mat, T::ONE)?;
+                            col2im(&db_mat, &g, samples, layout, dx_part);
+                            buffer::recycle(db_mat);
+                        }
+                        (None, _) => gemm(MatMut::new(dx_part, m, k)?, false, dz_mat, w_mat, T::ONE)?,
                     }
                 }
                 buffer::recycle(dz_own);
@@ -439,7 +287,7 @@ impl<T: Element> CustomOp<T> for Conv2dOp {
             // The direct kernel's partials were summed in its lane layout.
             dw = dw.map(|dwt| {
                 let mut out = buffer::take_dirty(c_out * k);
-                direct.from_lanes(&dwt, &mut out);
+                direct.dw_from_lanes(&dwt, &mut out);
                 buffer::recycle(dwt);
                 out
             });
@@ -480,52 +328,13 @@ fn sum_in_order<T: Element>(partials: Vec<Result<Partial<T>>>) -> Result<[Option
     Ok(totals)
 }
 
-/// Adds `b` to every row of the row-major matrix `z` (`b` has one entry per column).
-#[inline(always)]
-pub(crate) fn add_row_vector<T: Element>(z: &mut [T], b: &[T]) {
-    for row in z.chunks_exact_mut(b.len()) {
-        for (v, &bias) in row.iter_mut().zip(b) {
-            *v += bias;
-        }
-    }
-}
-
-/// The sums of the columns of a row-major matrix with `cols` columns.
-///
-/// Adding row after row into `cols` sums makes each row wait for the previous one's stores
-/// (LeNet's 6 kernels: a 6-value row at a time, 4% of a batch-16 training step). Narrow
-/// matrices are therefore summed `R` rows at a time (`R · cols <= 64` partial sums, one per
-/// column and row phase), and the phases added at the end.
-#[inline(always)]
-pub(crate) fn column_sums<T: Element>(z: &[T], cols: usize) -> Vec<T> {
-    let mut sums = vec![T::ZERO; cols];
-    let add = |sums: &mut [T], row: &[T]| sums.iter_mut().zip(row).for_each(|(s, &v)| *s += v);
-    if cols == 0 || cols >= 32 {
-        z.chunks_exact(cols.max(1)).for_each(|row| add(&mut sums, row));
-        return sums;
-    }
-    let phases = (64 / cols) * cols;
-    let mut partial = [T::ZERO; 64];
-    let mut rows = z.chunks_exact(phases);
-    for block in &mut rows {
-        add(&mut partial[..phases], block);
-    }
-    partial[..phases]
-        .chunks_exact(cols)
-        .for_each(|phase| add(&mut sums, phase));
-    rows.remainder()
-        .chunks_exact(cols)
-        .for_each(|row| add(&mut sums, row));
-    sums
-}
-
 /// 2-D convolution (cross-correlation, as PyTorch computes it) of `x` `[N, H, W, C_in]` with
 /// kernels `w` `[C_out, KH, KW, C_in]` plus an optional bias `b` `[C_out]`:
 /// `Z[n,oh,ow,c] = b_c + Σ_{kh,kw,ci} W[c,kh,kw,ci] · x[n, oh·s - p + kh·d, ow·s - p + kw·d, ci]`.
 ///
 /// ```
 /// use autograd::{Tape, Tensor};
-/// use nn::conv::{conv2d, Conv2dConfig};
+/// use nn::ops::conv::{conv2d, Conv2dConfig};
 /// let tape = Tape::<f64>::new();
 /// let x = tape.var(Tensor::from_fn(&[1, 4, 4, 1], |i| i as f64));
 /// let w = tape.var(Tensor::ones(&[2, 3, 3, 1]));

@@ -1,18 +1,22 @@
 //! One training step and evaluation for classifiers: what every training loop repeats.
 
+pub mod checkpoint;
+pub mod optim;
+
 use crate::data::Dataset;
 use crate::data::batches::{Batch, Batches, Normalize};
-use crate::loss::{Reduction, softmax_cross_entropy};
-use crate::module::Module;
-use crate::optim::Optimizer;
-use autograd::{Element, Result, Tape, parallel};
+use crate::layers::Module;
+use crate::ops::loss::{Reduction, softmax_cross_entropy};
+use crate::train::optim::Optimizer;
+use autograd::runtime::parallel;
+use autograd::{Element, Result, Tape};
 
 /// One step on a fresh tape: forward, softmax cross-entropy (mean), backward, optimizer
 /// update. Returns the batch's loss before the update.
 ///
 /// The tape is dropped before the update, so parameters are updated in place without copies.
 ///
-/// The step runs on the kernels' thread pool ([`autograd::parallel::install`]), so that its
+/// The step runs on the kernels' thread pool ([`autograd::runtime::parallel::install`]), so that its
 /// serial parts do not compete with the pool's threads for the cores.
 pub fn train_step<T: Element>(
     model: &mut dyn Module<T>,

@@ -1,15 +1,12 @@
-//! Layers: modules around the ops, holding their parameters.
+//! Layers with parameters: convolution and dense, each owning its weights and bias.
 
-use crate::activation::Activation;
-use crate::conv::{Conv2dConfig, conv2d_with};
-use crate::dense::dense_with;
-use crate::init::{Init, fans};
-use crate::module::Module;
-use crate::pool::{Pool2dConfig, avg_pool2d, max_pool2d};
+use crate::layers::Module;
+use crate::layers::init::{Init, fans};
+use crate::ops::activation::Activation;
+use crate::ops::conv::{Conv2dConfig, conv2d_with};
+use crate::ops::dense::dense_with;
 use autograd::{Element, Error, Param, Result, Tensor, Var};
-use rand::rngs::StdRng;
-use rand::{Rng, RngExt, SeedableRng};
-use std::sync::Mutex;
+use rand::Rng;
 
 /// The parameters `w` and optionally `b` of a layer, named for [`Module::parameters`].
 fn named<'a, T: Element>(w: &'a Param<T>, b: &'a Option<Param<T>>) -> Vec<(String, &'a Param<T>)> {
@@ -195,112 +192,5 @@ impl<T: Element> Module<T> for Dense<T> {
     }
     fn parameters_mut(&mut self) -> Vec<(String, &mut Param<T>)> {
         named_mut(&mut self.w, &mut self.b)
-    }
-}
-
-/// Max pooling (no parameters).
-pub struct MaxPool2d(pub Pool2dConfig);
-
-impl<T: Element> Module<T> for MaxPool2d {
-    fn forward<'t>(&self, x: &Var<'t, T>) -> Result<Var<'t, T>> {
-        max_pool2d(x, self.0)
-    }
-}
-
-/// Average pooling (no parameters); see [`avg_pool2d`] for `count_include_pad`.
-pub struct AvgPool2d {
-    /// Kernel, stride, padding.
-    pub cfg: Pool2dConfig,
-    /// Whether padded zeros count in the divisor.
-    pub count_include_pad: bool,
-}
-
-impl<T: Element> Module<T> for AvgPool2d {
-    fn forward<'t>(&self, x: &Var<'t, T>) -> Result<Var<'t, T>> {
-        avg_pool2d(x, self.cfg, self.count_include_pad)
-    }
-}
-
-/// `[N, H, W, C] -> [N, H·W·C]`.
-pub struct Flatten;
-
-impl<T: Element> Module<T> for Flatten {
-    fn forward<'t>(&self, x: &Var<'t, T>) -> Result<Var<'t, T>> {
-        x.flatten()
-    }
-}
-
-/// `max(x, 0)`.
-pub struct ReLU;
-
-impl<T: Element> Module<T> for ReLU {
-    fn forward<'t>(&self, x: &Var<'t, T>) -> Result<Var<'t, T>> {
-        Ok(x.relu())
-    }
-}
-
-/// `1 / (1 + e⁻ˣ)`.
-pub struct Sigmoid;
-
-impl<T: Element> Module<T> for Sigmoid {
-    fn forward<'t>(&self, x: &Var<'t, T>) -> Result<Var<'t, T>> {
-        Ok(x.sigmoid())
-    }
-}
-
-/// `tanh x`.
-pub struct Tanh;
-
-impl<T: Element> Module<T> for Tanh {
-    fn forward<'t>(&self, x: &Var<'t, T>) -> Result<Var<'t, T>> {
-        Ok(x.tanh())
-    }
-}
-
-/// Inverted dropout: in training, zeroes each element with probability `p` and scales the
-/// rest by `1/(1-p)`; in evaluation, the identity. Its mask comes from its own generator,
-/// seeded at construction.
-pub struct Dropout {
-    p: f64,
-    training: bool,
-    rng: Mutex<StdRng>,
-}
-
-impl Dropout {
-    /// Dropout with drop probability `p` in `[0, 1)`, starting in training mode.
-    pub fn new(p: f64, seed: u64) -> Result<Self> {
-        if !(0.0..1.0).contains(&p) {
-            return Err(Error::invalid(
-                "Dropout",
-                &[],
-                format!("drop probability {p} is not in [0, 1)"),
-            ));
-        }
-        Ok(Dropout {
-            p,
-            training: true,
-            rng: Mutex::new(StdRng::seed_from_u64(seed)),
-        })
-    }
-}
-
-impl<T: Element> Module<T> for Dropout {
-    fn forward<'t>(&self, x: &Var<'t, T>) -> Result<Var<'t, T>> {
-        if !self.training || self.p == 0.0 {
-            return Ok(x.clone());
-        }
-        let keep = T::from_f64(1.0 / (1.0 - self.p));
-        let mut rng = self.rng.lock().unwrap_or_else(|e| e.into_inner());
-        let mask = Tensor::from_fn(x.shape(), |_| {
-            if rng.random::<f64>() < self.p {
-                T::ZERO
-            } else {
-                keep
-            }
-        });
-        x.try_mul(&x.constant_like(mask))
-    }
-    fn set_training(&mut self, training: bool) {
-        self.training = training;
     }
 }

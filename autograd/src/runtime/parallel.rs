@@ -113,7 +113,7 @@ pub fn num_threads() -> usize {
 ///
 /// ```
 /// // Typically the first line of `main`:
-/// let _ = autograd::parallel::set_num_threads(2);
+/// let _ = autograd::runtime::parallel::set_num_threads(2);
 /// ```
 pub fn set_num_threads(n: usize) -> Result<(), String> {
     if POOL.get().is_some() {
@@ -135,7 +135,7 @@ pub fn set_num_threads(n: usize) -> Result<(), String> {
 /// kernels it runs share the pool's threads with it.
 ///
 /// ```
-/// let total: u64 = autograd::parallel::install(|| (1..=100u64).sum());
+/// let total: u64 = autograd::runtime::parallel::install(|| (1..=100u64).sum());
 /// assert_eq!(total, 5050);
 /// ```
 pub fn install<R: Send>(f: impl FnOnce() -> R + Send) -> R {
@@ -146,7 +146,7 @@ pub fn install<R: Send>(f: impl FnOnce() -> R + Send) -> R {
 /// picked up while `a` runs): for example, making the next batch during a training step.
 ///
 /// ```
-/// let (a, b) = autograd::parallel::join(|| 1 + 1, || "two");
+/// let (a, b) = autograd::runtime::parallel::join(|| 1 + 1, || "two");
 /// assert_eq!((a, b), (2, "two"));
 /// ```
 pub fn join<RA: Send, RB: Send>(a: impl FnOnce() -> RA + Send, b: impl FnOnce() -> RB + Send) -> (RA, RB) {
@@ -160,7 +160,7 @@ pub fn join<RA: Send, RB: Send>(a: impl FnOnce() -> RA + Send, b: impl FnOnce() 
 /// microseconds; the price is that the other cores stay busy while `f` runs its serial parts.
 ///
 /// ```
-/// let total: u64 = autograd::parallel::busy(|| (1..=100u64).sum());
+/// let total: u64 = autograd::runtime::parallel::busy(|| (1..=100u64).sum());
 /// assert_eq!(total, 5050);
 /// ```
 pub fn busy<R: Send>(f: impl FnOnce() -> R + Send) -> R {
@@ -214,6 +214,59 @@ pub fn part<R>(f: impl FnOnce() -> R) -> R {
 /// kernel must not split its work again.
 pub fn in_parallel_region() -> bool {
     IN_PART.with(Cell::get)
+}
+
+/// Whether a kernel should split `parts` parts of its work across the pool's threads: when
+/// there are at least two, the pool has more than one thread, the caller is not already one
+/// part of a parallel kernel (see [`part`]), and `enough` says the work pays for the
+/// hand-off (each kernel's own measured threshold: elements touched, multiply-adds, parts
+/// per thread).
+///
+/// ```
+/// use autograd::runtime::parallel;
+/// // Inside a part of a parallel kernel nothing splits again.
+/// assert!(!parallel::part(|| parallel::worth_splitting(8, true)));
+/// assert!(!parallel::worth_splitting(1, true));
+/// ```
+pub fn worth_splitting(parts: usize, enough: bool) -> bool {
+    enough && parts >= 2 && num_threads() > 1 && !in_parallel_region()
+}
+
+/// The work splitter of every kernel: runs `work(i, part)` for each part `i` of `parts` (any
+/// disjoint pieces of the work: chunks of an output, tuples of chunks of several buffers)
+/// and returns the results in part order. With `split` (see [`worth_splitting`]) the parts
+/// run across the pool's threads, each as one [`part`] (kernels and GEMMs inside it stay on
+/// its thread); otherwise one after another on the caller, which keeps its own threading.
+/// Parts are made by the caller from the work's geometry alone, so results are bitwise the
+/// same for any number of threads.
+///
+/// ```
+/// use autograd::runtime::parallel;
+/// let mut out = vec![0u64; 10];
+/// let sums = parallel::for_each_part(out.chunks_mut(4), true, |i, part: &mut [u64]| {
+///     part.iter_mut().for_each(|v| *v = i as u64);
+///     part.len()
+/// });
+/// assert_eq!(sums, [4, 4, 2]);
+/// assert_eq!(out, [0, 0, 0, 0, 1, 1, 1, 1, 2, 2]);
+/// ```
+pub fn for_each_part<P: Send, R: Send>(
+    parts: impl IntoIterator<Item = P>,
+    split: bool,
+    work: impl Fn(usize, P) -> R + Sync,
+) -> Vec<R> {
+    use rayon::prelude::*;
+    if !split {
+        return parts.into_iter().enumerate().map(|(i, p)| work(i, p)).collect();
+    }
+    let parts: Vec<P> = parts.into_iter().collect();
+    install(|| {
+        parts
+            .into_par_iter()
+            .enumerate()
+            .map(|(i, p)| part(|| work(i, p)))
+            .collect()
+    })
 }
 
 /// How a GEMM of this size should be split.

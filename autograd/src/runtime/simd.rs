@@ -9,10 +9,12 @@
 //!
 //! ```
 //! let v: Vec<f32> = (0..1000).map(|i| i as f32).collect();
-//! let total: f32 = autograd::simd::dispatch(|| v.iter().sum());
+//! let total: f32 = autograd::runtime::simd::dispatch(|| v.iter().sum());
 //! assert_eq!(total, 499_500.0);
 //! ```
 
+use crate::element::Element;
+use std::any::TypeId;
 use std::sync::OnceLock;
 
 /// The instruction sets a kernel can be compiled for.
@@ -88,7 +90,7 @@ pub fn dispatch<R>(f: impl FnOnce() -> R) -> R {
 /// If `at` is wider than [`level`].
 ///
 /// ```
-/// use autograd::simd::{Level, dispatch_at, level};
+/// use autograd::runtime::simd::{Level, dispatch_at, level};
 /// let v: Vec<f32> = (0..1000).map(|i| i as f32).collect();
 /// let total: f32 = dispatch_at(level().min(Level::Avx2), || v.iter().sum());
 /// assert_eq!(total, 499_500.0);
@@ -123,7 +125,7 @@ pub fn dispatch_at<R>(at: Level, f: impl FnOnce() -> R) -> R {
 /// On other architectures `f` runs unchanged.
 ///
 /// ```
-/// use autograd::simd::with_denormals_flushed;
+/// use autograd::runtime::simd::with_denormals_flushed;
 /// let tiny = std::hint::black_box(1e-30f32);
 /// assert!(tiny * 1e-10 > 0.0); // gradual underflow: a subnormal
 /// # #[cfg(target_arch = "x86_64")]
@@ -162,4 +164,25 @@ pub fn with_denormals_flushed<R>(f: impl FnOnce() -> R) -> R {
     }
     #[cfg(not(target_arch = "x86_64"))]
     f()
+}
+
+/// The slice as `f32` if `T` is `f32`, for kernels written for `f32` alone (the direct
+/// convolution, vectorised max pooling): `None` for any other element type.
+///
+/// ```
+/// use autograd::runtime::simd::as_f32;
+/// assert_eq!(as_f32(&[1.0f32, 2.0]), Some(&[1.0f32, 2.0][..]));
+/// assert_eq!(as_f32(&[1.0f64]), None);
+/// ```
+pub fn as_f32<T: Element>(v: &[T]) -> Option<&[f32]> {
+    // SAFETY: T is f32 (same type, checked by TypeId), so the cast is the identity.
+    (TypeId::of::<T>() == TypeId::of::<f32>())
+        .then(|| unsafe { std::slice::from_raw_parts(v.as_ptr().cast(), v.len()) })
+}
+
+/// The mutable slice as `f32` if `T` is `f32` (see [`as_f32`]).
+pub fn as_f32_mut<T: Element>(v: &mut [T]) -> Option<&mut [f32]> {
+    // SAFETY: as in `as_f32`.
+    (TypeId::of::<T>() == TypeId::of::<f32>())
+        .then(|| unsafe { std::slice::from_raw_parts_mut(v.as_mut_ptr().cast(), v.len()) })
 }

@@ -17,15 +17,19 @@
 //! that no block holds two positions of one row whose slices overlap (see
 //! [`DirectInputGrad::new`]).
 
-use crate::conv::ConvGeometry;
-use crate::direct_conv::{LINE_PAD, as_f32, as_f32_mut, line_offset};
-use crate::im2col::padded;
-use autograd::{Element, buffer, simd};
+use super::geometry::ConvGeometry;
+#[cfg(target_arch = "x86_64")]
+use super::vector::{Vector, Ymm, Zmm};
+use autograd::Element;
+use autograd::runtime::buffer::{self, LINE_PAD, line_offset};
+#[cfg(target_arch = "x86_64")]
+use autograd::runtime::simd;
+use autograd::runtime::simd::{as_f32, as_f32_mut};
 
 /// The plan of the direct input rule for one geometry (`f32` only).
-// Off x86-64 `new` returns `None`: the kernel is never built, and its fields never read.
+// Off x86-64 the plan never chooses it: the kernel is never built, its fields never read.
 #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
-pub struct DirectInputGrad {
+pub(crate) struct DirectInputGrad {
     /// Where each run of consecutive taps starts, from its window's corner in the padded
     /// sample: one run per kernel row `f_W · C_in` without dilation along W, one per
     /// `(kh, kw)` (`C_in` taps) with it.
@@ -47,30 +51,21 @@ pub struct DirectInputGrad {
 }
 
 impl DirectInputGrad {
-    /// The plan for `g` and the kernels `w` (`[C_out, K]`, laid out here a run at a time);
-    /// `None` when the direct rule does not apply (not `f32`, a CPU without AVX2, or a run of
-    /// taps that would leave more than a quarter of its last register empty).
+    /// The kernels `w` (`[C_out, K]`) laid out a run at a time for `g`, in registers of
+    /// `width` lanes (the plan's [`InputKernel::Direct`](super::plan::InputKernel::Direct):
+    /// `f32`, AVX2 or AVX-512, a run of taps that leaves at most a quarter of its last
+    /// register empty).
     ///
     /// The positions are taken row by row; where neighbouring slices do not lie a whole
     /// number of registers apart, in `q` passes over the rows, pass `φ` taking the columns
     /// `ox ≡ φ (mod q)`, with `q` the number of positions a run's registers span.
-    pub fn new<T: Element>(w: &[T], g: &ConvGeometry) -> Option<Self> {
-        let w = as_f32(w)?;
-        if cfg!(not(target_arch = "x86_64")) {
-            return None;
-        }
-        let width = match simd::level() {
-            simd::Level::Avx512 => 16,
-            simd::Level::Avx2 => 8,
-            _ => return None,
-        };
-        let (c, wp, d, s) = (g.c_in, padded(g).1, g.cfg.dilation, g.cfg.stride);
+    pub fn new<T: Element>(w: &[T], g: &ConvGeometry, width: usize) -> Self {
+        let w = as_f32(w).expect("the plan chooses the direct input rule for f32 only");
+        let (c, wp, d, s) = (g.c_in, g.padded().1, g.cfg.dilation, g.cfg.stride);
         let whole_rows = d.1 == 1;
         let run = if whole_rows { g.kw * c } else { c };
         let lanes = run.next_multiple_of(width);
-        if 4 * lanes > 5 * run {
-            return None;
-        }
+        debug_assert!(4 * lanes <= 5 * run, "the plan's condition");
         let starts = (0..g.kh)
             .flat_map(|kh| {
                 let kws = if whole_rows { 1 } else { g.kw };
@@ -101,7 +96,7 @@ impl DirectInputGrad {
             let (r, co) = (i / g.c_out, i % g.c_out);
             row[..run].copy_from_slice(&w[co * k + r * run..][..run]);
         }
-        Some(DirectInputGrad {
+        DirectInputGrad {
             starts,
             run,
             lanes,
@@ -109,7 +104,7 @@ impl DirectInputGrad {
             order,
             kernels,
             kernels_at,
-        })
+        }
     }
 
     /// The input gradient of `samples` samples: `dx` (their `[H, W, C_in]` gradients, one after
@@ -122,7 +117,7 @@ impl DirectInputGrad {
         );
         let (in_len, out_len) = (g.h * g.w * g.c_in, g.oh * g.ow * g.c_out);
         assert!(dz.len() == samples * out_len && dx.len() == samples * in_len);
-        let (hp, wp) = padded(g);
+        let (hp, wp) = g.padded();
         let (ph, pw, c) = (g.cfg.padding.0, g.cfg.padding.1, g.c_in);
         // Without padding and with whole registers, each sample's gradient is accumulated in
         // place; otherwise in a padded scratch sample, with room for the zeros past its end.
@@ -147,8 +142,7 @@ impl DirectInputGrad {
     fn sample(&self, g: &ConvGeometry, dz: &[f32], dxp: &mut [f32]) {
         #[cfg(target_arch = "x86_64")]
         {
-            use crate::direct_conv::x86::{Ymm, Zmm};
-            let avx512 = simd::level() == simd::Level::Avx512;
+            let avx512 = self.width == 16;
             // Register budgets (`P·J` sums, `J` kernel registers, one gradient): 32 vector
             // registers with AVX-512, 16 with AVX2; `J` must divide the registers of a run.
             // SAFETY: each kernel runs only where its instructions exist (`simd::level`).
@@ -168,7 +162,7 @@ impl DirectInputGrad {
         #[cfg(not(target_arch = "x86_64"))]
         {
             let _ = (g, dz, dxp);
-            unreachable!("DirectInputGrad::new returns None off x86-64")
+            unreachable!("the plan chooses the direct input rule on x86-64 only")
         }
     }
 }
@@ -178,7 +172,7 @@ impl DirectInputGrad {
 /// # Safety
 /// The CPU must have AVX2 and FMA, and AVX-512F for `Zmm`.
 #[cfg(target_arch = "x86_64")]
-unsafe fn run<const J: usize, const P: usize, V: crate::direct_conv::x86::Vector>(
+unsafe fn run<const J: usize, const P: usize, V: Vector>(
     plan: &DirectInputGrad,
     g: &ConvGeometry,
     dz: &[f32],
@@ -196,7 +190,7 @@ unsafe fn run<const J: usize, const P: usize, V: crate::direct_conv::x86::Vector
 /// (`C_out · J` of them) stay in L1 while the positions stream past.
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
-fn kernel<const J: usize, const P: usize, V: crate::direct_conv::x86::Vector>(
+fn kernel<const J: usize, const P: usize, V: Vector>(
     plan: &DirectInputGrad,
     g: &ConvGeometry,
     dz: &[f32],

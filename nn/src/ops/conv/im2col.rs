@@ -12,9 +12,10 @@
 //!
 //! [`Layout::view`] turns either into the `[rows, K]` matrix the GEMMs read.
 
-use crate::conv::ConvGeometry;
-use autograd::tensor::{MatMut, MatRef};
-use autograd::{Element, Result, buffer, simd};
+use super::geometry::ConvGeometry;
+use autograd::runtime::gemm::{MatMut, MatRef};
+use autograd::runtime::{buffer, simd};
+use autograd::{Element, Result};
 use std::ops::Range;
 
 /// How a buffer holds `B` (or `dB`).
@@ -28,7 +29,7 @@ pub enum Layout {
 
 impl Layout {
     /// The layout whose copies are longest for this convolution.
-    pub fn for_geometry(g: &ConvGeometry) -> Self {
+    pub(crate) fn for_geometry(g: &ConvGeometry) -> Self {
         if g.kw * g.c_in >= 16 && g.cfg.dilation.1 == 1 {
             Layout::RowMajor
         } else {
@@ -53,16 +54,11 @@ impl Layout {
     }
 }
 
-/// The sizes of one sample's padded input `[H + 2p_H, W + 2p_W, C_in]`: `(H_p, W_p)`.
-pub(crate) fn padded(g: &ConvGeometry) -> (usize, usize) {
-    (g.h + 2 * g.cfg.padding.0, g.w + 2 * g.cfg.padding.1)
-}
-
 /// One sample's input inside its zero padding, so that every tap of every window reads
 /// inside the buffer.
 pub(crate) fn pad_sample<T: Element>(x: &[T], g: &ConvGeometry, xp: &mut [T]) {
     let (ph, pw, c) = (g.cfg.padding.0, g.cfg.padding.1, g.c_in);
-    let wp = padded(g).1;
+    let wp = g.padded().1;
     if ph > 0 || pw > 0 {
         xp.fill(T::ZERO);
     }
@@ -95,7 +91,7 @@ fn for_each_run(
     rows: usize,
     mut f: impl FnMut(usize, usize, usize, usize),
 ) {
-    let (c, k, wp) = (g.c_in, g.patch(), padded(g).1);
+    let (c, k, wp) = (g.c_in, g.patch(), g.padded().1);
     match layout {
         Layout::RowMajor => {
             let run = g.kw * c;
@@ -130,10 +126,16 @@ fn for_each_run(
 
 /// im2col for the samples `samples` of the batch: writes their slices `B_ij` into `b` in
 /// `layout` (every element written; zeros where a slice reaches into the padding).
-pub fn im2col<T: Element>(x: &[T], g: &ConvGeometry, samples: Range<usize>, layout: Layout, b: &mut [T]) {
+pub(crate) fn im2col<T: Element>(
+    x: &[T],
+    g: &ConvGeometry,
+    samples: Range<usize>,
+    layout: Layout,
+    b: &mut [T],
+) {
     let (c, per_sample) = (g.c_in, g.oh * g.ow);
     let (in_len, rows) = (g.h * g.w * c, samples.len() * per_sample);
-    let (hp, wp) = padded(g);
+    let (hp, wp) = g.padded();
     let mut xp = buffer::take_dirty::<T>(hp * wp * c);
     for (local, n) in samples.enumerate() {
         pad_sample(&x[n * in_len..(n + 1) * in_len], g, &mut xp);
@@ -154,7 +156,13 @@ pub fn im2col<T: Element>(x: &[T], g: &ConvGeometry, samples: Range<usize>, layo
 /// col2im, the adjoint of [`im2col`]: adds every element of `db` (`dB` in `layout`, for the
 /// samples `samples`) back into the input position its slice read (`dZ_slice,ij += ...`),
 /// accumulating where slices overlap, and writes those samples' input gradient to `dx`.
-pub fn col2im<T: Element>(db: &[T], g: &ConvGeometry, samples: Range<usize>, layout: Layout, dx: &mut [T]) {
+pub(crate) fn col2im<T: Element>(
+    db: &[T],
+    g: &ConvGeometry,
+    samples: Range<usize>,
+    layout: Layout,
+    dx: &mut [T],
+) {
     simd::dispatch(
         #[inline(always)]
         || col2im_kernel(db, g, samples, layout, dx),
@@ -172,7 +180,7 @@ fn col2im_kernel<T: Element>(
     let (c, per_sample) = (g.c_in, g.oh * g.ow);
     let (in_len, rows) = (g.h * g.w * c, samples.len() * per_sample);
     let (ph, pw) = g.cfg.padding;
-    let (hp, wp) = padded(g);
+    let (hp, wp) = g.padded();
     let mut dxp = buffer::take_dirty::<T>(hp * wp * c);
     for local in 0..samples.len() {
         dxp.fill(T::ZERO);

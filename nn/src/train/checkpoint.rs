@@ -7,8 +7,8 @@
 //! seed, ...). Files are written to a temporary name in the same folder and renamed, so a
 //! crash never leaves a half-written checkpoint under the real name.
 
-use crate::module::Module;
-use crate::optim::{Optimizer, OptimizerState};
+use crate::layers::Module;
+use crate::train::optim::{Optimizer, OptimizerState};
 use autograd::{DType, Element, Tensor};
 use safetensors::tensor::TensorView;
 use safetensors::{Dtype, SafeTensors};
@@ -91,7 +91,7 @@ fn dtype_of<T: Element>() -> Dtype {
 /// Saves `model`'s parameters, and `optimizer`'s state if given, with extra `metadata`.
 ///
 /// ```
-/// use nn::{checkpoint, models::lenet5, module::Module, optim::Adam};
+/// use nn::{layers::Module, models::lenet5, train::checkpoint, train::optim::Adam};
 /// use rand::SeedableRng;
 /// let model = lenet5::<f32, _>(&mut rand::rngs::StdRng::seed_from_u64(1));
 /// let path = std::env::temp_dir().join(format!("doc-{}.safetensors", std::process::id()));

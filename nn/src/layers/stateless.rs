@@ -1,0 +1,115 @@
+//! Layers without parameters: pooling, flatten, activations and dropout.
+
+use crate::layers::Module;
+use crate::ops::pool::{Pool2dConfig, avg_pool2d, max_pool2d};
+use autograd::{Element, Error, Result, Tensor, Var};
+use rand::rngs::StdRng;
+use rand::{RngExt, SeedableRng};
+use std::sync::Mutex;
+
+/// Max pooling (no parameters).
+pub struct MaxPool2d(pub Pool2dConfig);
+
+impl<T: Element> Module<T> for MaxPool2d {
+    fn forward<'t>(&self, x: &Var<'t, T>) -> Result<Var<'t, T>> {
+        max_pool2d(x, self.0)
+    }
+}
+
+/// Average pooling (no parameters); see [`avg_pool2d`] for `count_include_pad`.
+pub struct AvgPool2d {
+    /// Kernel, stride, padding.
+    pub cfg: Pool2dConfig,
+    /// Whether padded zeros count in the divisor.
+    pub count_include_pad: bool,
+}
+
+impl<T: Element> Module<T> for AvgPool2d {
+    fn forward<'t>(&self, x: &Var<'t, T>) -> Result<Var<'t, T>> {
+        avg_pool2d(x, self.cfg, self.count_include_pad)
+    }
+}
+
+/// `[N, H, W, C] -> [N, H·W·C]`.
+pub struct Flatten;
+
+impl<T: Element> Module<T> for Flatten {
+    fn forward<'t>(&self, x: &Var<'t, T>) -> Result<Var<'t, T>> {
+        x.flatten()
+    }
+}
+
+/// `max(x, 0)`.
+pub struct ReLU;
+
+impl<T: Element> Module<T> for ReLU {
+    fn forward<'t>(&self, x: &Var<'t, T>) -> Result<Var<'t, T>> {
+        Ok(x.relu())
+    }
+}
+
+/// `1 / (1 + e⁻ˣ)`.
+pub struct Sigmoid;
+
+impl<T: Element> Module<T> for Sigmoid {
+    fn forward<'t>(&self, x: &Var<'t, T>) -> Result<Var<'t, T>> {
+        Ok(x.sigmoid())
+    }
+}
+
+/// `tanh x`.
+pub struct Tanh;
+
+impl<T: Element> Module<T> for Tanh {
+    fn forward<'t>(&self, x: &Var<'t, T>) -> Result<Var<'t, T>> {
+        Ok(x.tanh())
+    }
+}
+
+/// Inverted dropout: in training, zeroes each element with probability `p` and scales the
+/// rest by `1/(1-p)`; in evaluation, the identity. Its mask comes from its own generator,
+/// seeded at construction.
+pub struct Dropout {
+    p: f64,
+    training: bool,
+    rng: Mutex<StdRng>,
+}
+
+impl Dropout {
+    /// Dropout with drop probability `p` in `[0, 1)`, starting in training mode.
+    pub fn new(p: f64, seed: u64) -> Result<Self> {
+        if !(0.0..1.0).contains(&p) {
+            return Err(Error::invalid(
+                "Dropout",
+                &[],
+                format!("drop probability {p} is not in [0, 1)"),
+            ));
+        }
+        Ok(Dropout {
+            p,
+            training: true,
+            rng: Mutex::new(StdRng::seed_from_u64(seed)),
+        })
+    }
+}
+
+impl<T: Element> Module<T> for Dropout {
+    fn forward<'t>(&self, x: &Var<'t, T>) -> Result<Var<'t, T>> {
+        if !self.training || self.p == 0.0 {
+            return Ok(x.clone());
+        }
+        let keep = T::from_f64(1.0 / (1.0 - self.p));
+        let mut rng = self.rng.lock().unwrap_or_else(|e| e.into_inner());
+        let mask = Tensor::from_fn(x.shape(), |_| {
+            if rng.random::<f64>() < self.p {
+                T::ZERO
+            } else {
+                keep
+            }
+        });
+        x.try_mul(&x.constant_like(mask))
+    }
+    fn set_training(&mut self, training: bool) {
+        self.training = training;
+    }
+}
