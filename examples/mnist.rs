@@ -6,7 +6,6 @@
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::fmt::Write as _;
 use std::path::PathBuf;
-use std::time::Instant;
 use tapegrad::autograd::runtime::parallel;
 use tapegrad::nn::data::Dataset;
 use tapegrad::nn::data::batches::{Batches, Normalize};
@@ -14,8 +13,9 @@ use tapegrad::nn::data::{idx, synthetic};
 use tapegrad::nn::layers::Sequential;
 use tapegrad::nn::models::lenet5;
 use tapegrad::nn::train::checkpoint;
+use tapegrad::nn::train::epoch::{EpochError, Schedule, train_epoch};
 use tapegrad::nn::train::optim::{Adam, ConstantLr, CosineLr, LrSchedule, Optimizer, Sgd, StepLr};
-use tapegrad::nn::train::{Evaluation, evaluate, train_step};
+use tapegrad::nn::train::{Evaluation, evaluate};
 
 const HELP: &str = "\
 Train LeNet-5 on handwritten digits.
@@ -295,51 +295,31 @@ fn run(o: Options) -> Result<(), Failure> {
                 .progress_chars("=> "),
         );
         bar.set_prefix(format!("{}/{}", epoch + 1, o.epochs));
-        let start = Instant::now();
-        let (mut loss_sum, mut seen) = (0.0f64, 0usize);
-        // The epoch runs on the kernels' thread pool, batch making included, with the pool's
-        // other threads kept awake between kernels (see autograd::runtime::parallel::busy).
-        parallel::busy(|| -> Result<(), Failure> {
-            let mut batches =
-                Batches::<f32>::new(&train, o.batch_size, Normalize::MNIST).shuffled(o.seed, epoch as u64);
-            let mut next = batches.next();
-            let mut i = 0;
-            while let Some(batch) = next {
-                optimizer.set_learning_rate(schedule.lr_at(epoch * steps_per_epoch + i));
-                // The next batch is made by whichever thread is idle during this step.
-                let (loss, following) = parallel::join(
-                    || train_step(&mut model, optimizer.as_mut(), &batch),
-                    || batches.next(),
-                );
-                next = following;
-                let loss = loss.map_err(|e| e.to_string())?;
-                if !loss.is_finite() {
-                    return Err(format!(
-                        "the loss diverged ({loss}) at epoch {} step {}: try a smaller --lr",
-                        epoch + 1,
-                        i + 1
-                    ));
-                }
-                loss_sum += loss as f64 * batch.labels.len() as f64;
-                seen += batch.labels.len();
-                if i % 20 == 0 {
-                    let rate = seen as f64 / start.elapsed().as_secs_f64();
-                    bar.set_message(format!("loss {:.4}, {rate:.0} samples/s", loss_sum / seen as f64));
-                }
-                bar.inc(1);
-                i += 1;
+        let batches =
+            Batches::<f32>::new(&train, o.batch_size, Normalize::MNIST).shuffled(o.seed, epoch as u64);
+        let schedule = Schedule {
+            schedule: schedule.as_ref(),
+            first_step: epoch * steps_per_epoch,
+        };
+        let summary = train_epoch(&mut model, optimizer.as_mut(), batches, Some(schedule), |s| {
+            if s.step % 20 == 0 {
+                let rate = s.samples as f64 / s.seconds;
+                bar.set_message(format!("loss {:.4}, {rate:.0} samples/s", s.mean_loss));
             }
-            Ok(())
+            bar.inc(1);
+        })
+        .map_err(|e| match e {
+            EpochError::Diverged { .. } => format!("{e} (epoch {}): try a smaller --lr", epoch + 1),
+            e => e.to_string(),
         })?;
-        let seconds = start.elapsed().as_secs_f64();
         bar.finish_and_clear();
         let eval = evaluate(&mut model, &test, 500, Normalize::MNIST, 10).map_err(|e| e.to_string())?;
         let m = EpochMetrics {
             epoch: epoch + 1,
-            train_loss: loss_sum / seen.max(1) as f64,
+            train_loss: summary.mean_loss,
             test_accuracy: eval.accuracy,
-            seconds,
-            samples_per_sec: seen as f64 / seconds,
+            seconds: summary.seconds,
+            samples_per_sec: summary.samples as f64 / summary.seconds,
         };
         println!(
             "epoch {:>2}/{}: train loss {:.4}, test accuracy {:.2}%, {:.1} s, {:.0} samples/s",

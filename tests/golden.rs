@@ -1,5 +1,5 @@
 //! The golden test: reference cases computed by PyTorch in float64, in the schema of
-//! `../shared/golden/README.md` (schema 1), run forward and backward through the nn ops in
+//! schema 1 (`tests/golden/README.md`), run forward and backward through the nn ops in
 //! f64 and compared element by element within `1e-9 + 1e-7·|expected|`.
 //!
 //! Cases come from the project's own `tests/golden/` folder and from every folder listed in

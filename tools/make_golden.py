@@ -2,8 +2,8 @@
 """Generate tapegrad's own golden reference cases (schema 1) into tests/golden/.
 
 Each case is one ``.safetensors`` file in exactly the schema documented in
-``../shared/golden/README.md`` (the contract shared with the public cases in
-``../shared/golden/cases/``):
+schema 1 (the contract shared with the public cases that ``GOLDEN_DIR``
+points to; summarised in ``tests/golden/README.md``):
 
 * ``__metadata__``: ``"op"``, ``"schema" = "1"``, the op's own keys
   (``"stride"``, ``"padding"``, ``"dilation"``, ``"kernel"``, pair-valued as
@@ -60,7 +60,7 @@ up to that order.
 Usage::
 
     pip install torch numpy safetensors
-    python3 tools/make_golden.py [--out tests/golden] [--mnist-dir ../shared/data/mnist]
+    python3 tools/make_golden.py [--out tests/golden] [--mnist-dir "$MNIST_DIR"]
 
 The script also writes ``<out>/README.md`` with the table of cases and the
 cross-check summary.
@@ -71,6 +71,7 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
+import os
 import struct
 import sys
 from dataclasses import dataclass
@@ -87,8 +88,10 @@ from safetensors.numpy import save as safetensors_save
 SCHEMA = "1"
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = REPO_ROOT / "tests" / "golden"
-DEFAULT_MNIST_DIR = REPO_ROOT.parent / "shared" / "data" / "mnist"
-PUBLIC_CASES_DIR = REPO_ROOT.parent / "shared" / "golden" / "cases"
+# The real MNIST files and the public golden cases, where the machine has them (the same
+# environment variables the Rust tests read).
+DEFAULT_MNIST_DIR = Path(os.environ.get("MNIST_DIR", "mnist"))
+PUBLIC_CASES_DIR = Path(os.environ.get("GOLDEN_DIR", "golden-cases"))
 
 # Cross-check requirement (numpy vs torch), per element.
 CHECK_ATOL = 1e-12
@@ -239,7 +242,7 @@ def read_case(path: Path) -> tuple[Tensors, Metadata]:
 # Naive numpy reference implementations, in the schema's layouts
 # --------------------------------------------------------------------------
 # Deliberately written as plain loops over output positions and kernel taps,
-# following the formulas of ../shared/golden/README.md, with only the
+# following the formulas of schema 1 (tests/golden/README.md), with only the
 # channel contraction done by a small dot product.
 
 
@@ -1200,7 +1203,7 @@ README_TEMPLATE = """\
 
 Reference forward results and gradients for the engine's layers and for a whole
 LeNet-5, computed independently in PyTorch (float64). They complement the public
-cases in `../shared/golden/cases/`, which only cover square kernels, dilation 1,
+cases that `GOLDEN_DIR` points to (read by `tests/golden.rs`), which only cover square kernels, dilation 1,
 symmetric stride and padding, unpadded max pooling and average pooling with
 stride equal to the kernel or 1. The cases here add dilated, non-square and
 asymmetrically strided or padded convolutions, padded, overlapping and gapped
@@ -1211,8 +1214,8 @@ more LeNet-5 batches.
 
 ## Schema
 
-Exactly the one specified in `../shared/golden/README.md`, schema `"1"`, which
-is the contract; in brief:
+Exactly the one the public cases use, schema `"1"`, which is the contract;
+in brief:
 
 * One case per `.safetensors` file. Metadata (string -> string): `"op"`
   (`conv2d`, `max_pool2d`, `avg_pool2d`, `dense`, `softmax_cross_entropy`,
@@ -1238,7 +1241,7 @@ is the contract; in brief:
 
 ```sh
 pip install torch numpy safetensors
-python3 tools/make_golden.py            # --out tests/golden --mnist-dir ../shared/data/mnist
+python3 tools/make_golden.py            # --out tests/golden --mnist-dir "$MNIST_DIR"
 ```
 
 The `lenet5` cases read `t10k-images-idx3-ubyte.gz` and
@@ -1346,8 +1349,7 @@ def main(argv: list[str] | None = None) -> int:
         type=Path,
         default=DEFAULT_MNIST_DIR,
         help="directory holding t10k-images-idx3-ubyte.gz and "
-        "t10k-labels-idx1-ubyte.gz (default: ../shared/data/mnist "
-        "relative to the repository root)",
+        "t10k-labels-idx1-ubyte.gz (default: $MNIST_DIR)",
     )
     args = parser.parse_args(argv)
 

@@ -1,5 +1,6 @@
-//! Activations fused into a layer's op, as the lecture writes a layer (RULES.md, "Forward" and
-//! "Backward"): `Z_1 = Z_0 + b`, `A = σ(Z_1)`, and backward first `dZ_1 = σ'(Z_1) ∘ dA`.
+//! Activations fused into a layer's op, as the lecture writes a layer
+//! (`docs/lecture.md#convolution-forward` and `#convolution-backward`): `Z_1 = Z_0 + b`,
+//! `A = σ(Z_1)`, and backward first `dZ_1 = σ'(Z_1) ∘ dA`.
 //!
 //! Fusing saves a pass over the layer's output in each direction and a tensor per layer:
 //! the activation is applied while the output is still in cache, and its derivative is read

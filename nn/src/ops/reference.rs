@@ -10,7 +10,7 @@
 //! use autograd::Tensor;
 //! use nn::ops::conv::{Conv2dConfig, ConvGeometry};
 //! use nn::ops::reference;
-//! // The lecture's worked example: a 3x3 input, one 2x2 kernel, stride 1, no padding.
+//! // A 3x3 input, one 2x2 kernel, stride 1, no padding.
 //! let x = Tensor::from_vec((1..=9).map(f64::from).collect(), &[1, 3, 3, 1]).unwrap();
 //! let w = Tensor::from_vec(vec![1.0, 0.0, 0.0, -1.0], &[1, 2, 2, 1]).unwrap();
 //! let g = ConvGeometry::new("conv2d", x.shape(), w.shape(), Conv2dConfig::new()).unwrap();

@@ -1,6 +1,9 @@
-//! One training step and evaluation for classifiers: what every training loop repeats.
+//! Training: one step and evaluation for classifiers (what every training loop repeats), an
+//! epoch loop that keeps the machine busy ([`epoch`]), optimizers and learning-rate
+//! schedules ([`optim`]), and checkpoints ([`checkpoint`]).
 
 pub mod checkpoint;
+pub mod epoch;
 pub mod optim;
 
 use crate::data::Dataset;

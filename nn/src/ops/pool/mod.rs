@@ -1,5 +1,5 @@
 //! Max and average pooling, channels-last, as custom ops with the lecture's backward rules
-//! (`../shared/lecture/RULES.md`): pooling works on each channel separately, `dZ` is the
+//! (`docs/lecture.md#pooling`): pooling works on each channel separately, `dZ` is the
 //! gradient at the pooling output and `dA` the one at its input.
 //!
 //! - Max pooling: `dA` receives each `dZ` element at its window's argmax (the mask `M` that is
