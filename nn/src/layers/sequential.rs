@@ -1,6 +1,6 @@
 //! `Sequential`: layers applied one after another.
 
-use crate::layers::Module;
+use super::module::Module;
 use autograd::{Element, Param, Result, Var};
 
 /// Layers applied one after another, each under a name that prefixes its parameters'.

@@ -1,6 +1,6 @@
 //! Layers without parameters: pooling, flatten, activations and dropout.
 
-use crate::layers::Module;
+use super::module::Module;
 use crate::ops::pool::{Pool2dConfig, avg_pool2d, max_pool2d};
 use autograd::{Element, Error, Result, Tensor, Var};
 use rand::rngs::StdRng;

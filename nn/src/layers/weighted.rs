@@ -1,7 +1,7 @@
 //! Layers with parameters: convolution and dense, each owning its weights and bias.
 
-use crate::layers::Module;
-use crate::layers::init::{Init, fans};
+use super::init::{Init, fans};
+use super::module::Module;
 use crate::ops::activation::Activation;
 use crate::ops::conv::{Conv2dConfig, conv2d_with};
 use crate::ops::dense::dense_with;

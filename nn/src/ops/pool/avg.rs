@@ -1,7 +1,7 @@
 //! Average pooling: `Z` is each window's mean, per channel, and `dA = dZ ⊗ M` with
 //! `M = 1/(f_H·f_W)` over the window (`docs/lecture.md#pooling`).
 
-use super::{Pool2dConfig, PoolGeometry, over_samples};
+use super::geometry::{Pool2dConfig, PoolGeometry, over_samples};
 use autograd::runtime::{buffer, simd};
 use autograd::{CustomOp, Element, Result, Saved, Tensor, Var};
 

@@ -1,7 +1,7 @@
 //! Max pooling: `Z` is each window's maximum, per channel, and the backward pass sends each
 //! `dZ` element to its window's argmax (the mask `M`; `docs/lecture.md#pooling`).
 
-use super::{Pool2dConfig, PoolGeometry, over_samples};
+use super::geometry::{Pool2dConfig, PoolGeometry, over_samples};
 #[cfg(target_arch = "x86_64")]
 use autograd::runtime::simd::{as_f32, as_f32_mut};
 use autograd::runtime::{buffer, simd};

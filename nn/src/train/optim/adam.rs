@@ -1,6 +1,6 @@
 //! Adam and AdamW.
 
-use super::{Optimizer, OptimizerState, grad_of, over_param_chunks, t};
+use super::optimizer::{Optimizer, OptimizerState, grad_of, over_param_chunks, t};
 use autograd::runtime::simd;
 use autograd::{Element, Error, Gradients, Param, Result, Tensor};
 

@@ -1,6 +1,6 @@
 //! Stochastic gradient descent with momentum, Nesterov momentum and weight decay.
 
-use super::{Optimizer, OptimizerState, grad_of, over_param_chunks, t};
+use super::optimizer::{Optimizer, OptimizerState, grad_of, over_param_chunks, t};
 use autograd::runtime::simd;
 use autograd::{Element, Error, Gradients, Param, Result, Tensor};
 
