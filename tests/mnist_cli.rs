@@ -30,6 +30,16 @@ fn mnist_binary() -> PathBuf {
             if profile != "debug" {
                 cargo.args(["--profile", &profile]);
             }
+            // Built with `--target` (cross-compiled), the profile's folder is in the target's.
+            let triple = profile_dir
+                .parent()
+                .and_then(|d| d.file_name())
+                .and_then(|n| n.to_str());
+            if let Some(triple) = triple
+                && triple.starts_with(&format!("{}-", std::env::consts::ARCH))
+            {
+                cargo.args(["--target", triple]);
+            }
             assert!(
                 cargo.status().unwrap().success(),
                 "building examples/mnist failed"
@@ -40,8 +50,22 @@ fn mnist_binary() -> PathBuf {
     bin
 }
 
+/// Runs the example with `args`. A cross-compiled test binary runs under an emulator (cargo's
+/// `runner`), but the example it starts goes to the kernel, which cannot run it without
+/// binfmt_misc: the aarch64 runner of `.cargo/config.toml` names its emulator in
+/// `TAPEGRAD_TEST_RUNNER` (a command and its arguments, split at spaces) to start it with.
 fn run(args: &[&str]) -> Output {
-    Command::new(mnist_binary()).args(args).output().unwrap()
+    let runner = std::env::var("TAPEGRAD_TEST_RUNNER").unwrap_or_default();
+    let mut words = runner.split_whitespace();
+    let mut cmd = match words.next() {
+        Some(emulator) => {
+            let mut cmd = Command::new(emulator);
+            cmd.args(words).arg(mnist_binary());
+            cmd
+        }
+        None => Command::new(mnist_binary()),
+    };
+    cmd.args(args).output().unwrap()
 }
 
 fn scratch(tag: &str) -> Scratch {
