@@ -38,7 +38,7 @@ impl Layout {
     }
 
     /// The `[rows, K]` matrix `B` held in `buf`.
-    pub fn view<T>(self, buf: &[T], rows: usize, k: usize) -> Result<MatRef<'_, T>> {
+    pub(crate) fn view<T>(self, buf: &[T], rows: usize, k: usize) -> Result<MatRef<'_, T>> {
         match self {
             Layout::RowMajor => MatRef::new(buf, rows, k),
             Layout::ColumnMajor => MatRef::strided(buf, rows, k, 1, rows),
@@ -46,7 +46,7 @@ impl Layout {
     }
 
     /// The `[rows, K]` matrix `dB` to be written into `buf`.
-    pub fn view_mut<T>(self, buf: &mut [T], rows: usize, k: usize) -> Result<MatMut<'_, T>> {
+    pub(crate) fn view_mut<T>(self, buf: &mut [T], rows: usize, k: usize) -> Result<MatMut<'_, T>> {
         match self {
             Layout::RowMajor => MatMut::new(buf, rows, k),
             Layout::ColumnMajor => MatMut::strided(buf, rows, k, 1, rows),

@@ -11,7 +11,7 @@ use autograd::{CustomOp, Element, Error, Result, Saved, Tensor, Var};
 /// the index within the sample's input of each output's argmax (the first maximum in
 /// row-major window order on ties). Padding is never the maximum.
 #[inline(always)]
-pub fn max_pool_mask<T: Element>(x: &[T], g: &PoolGeometry, y: &mut [T], argmax: &mut [u32]) {
+pub(crate) fn max_pool_mask<T: Element>(x: &[T], g: &PoolGeometry, y: &mut [T], argmax: &mut [u32]) {
     let c = g.c;
     for oh in 0..g.oh {
         for ow in 0..g.ow {

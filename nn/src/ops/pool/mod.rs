@@ -13,4 +13,4 @@ mod max;
 
 pub use avg::{AvgPool2dOp, avg_pool2d};
 pub use geometry::{Pool2dConfig, PoolGeometry};
-pub use max::{MaxPool2dOp, max_pool_mask, max_pool2d};
+pub use max::{MaxPool2dOp, max_pool2d};
