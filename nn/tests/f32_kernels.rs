@@ -77,9 +77,11 @@ fn within(what: &str, got: &Tensor<f64>, want: &Tensor<f64>, bound: &Tensor<f64>
     }
     let all = got.as_slice().iter().zip(want.as_slice()).zip(bound.as_slice());
     for (i, ((&g, &w), &e)) in all.enumerate() {
-        // Written so that a NaN fails.
-        if !((g - w).abs() <= e) {
-            return Err(format!("{what}[{i}]: f32 {g} vs f64 reference {w} (bound {e:.3e})"));
+        let ok = (g - w).abs() <= e; // false for a NaN
+        if !ok {
+            return Err(format!(
+                "{what}[{i}]: f32 {g} vs f64 reference {w} (bound {e:.3e})"
+            ));
         }
     }
     Ok(())
@@ -111,7 +113,9 @@ fn f32_matches_reference(
         // tanh' <= 1, and f32's tanh is within a few ulps.
         Activation::Tanh => {
             let a = z.map(f64::tanh);
-            let ea = a.zip_with(&ez, "bound", |a, e| e + 8.0 * U32 * (a.abs() + e) + 1e-45).unwrap();
+            let ea = a
+                .zip_with(&ez, "bound", |a, e| e + 8.0 * U32 * (a.abs() + e) + 1e-45)
+                .unwrap();
             (a, ea)
         }
         Activation::Sigmoid => unreachable!("not drawn"),
@@ -164,11 +168,21 @@ fn f32_matches_reference(
     // Kernel rule: dW_c = Σ_ij dZ_ijc · B_ij, at most M products.
     let (x_abs, w_abs) = (abs(&x), abs(&w));
     let dw = reference::conv2d_weight_grad(&x, &dz, &g);
-    within("dW", &dw32, &dw, &bound(&|d| reference::conv2d_weight_grad(&x_abs, d, &g), g.rows() + 1))?;
+    within(
+        "dW",
+        &dw32,
+        &dw,
+        &bound(&|d| reference::conv2d_weight_grad(&x_abs, d, &g), g.rows() + 1),
+    )?;
     // Input rule: each input element collects at most f_H·f_W positions' C_out products.
     let dx = reference::conv2d_input_grad(&w, &dz, &g);
     let taps = g.kh * g.kw * g.c_out + 1;
-    within("dX", &dx32, &dx, &bound(&|d| reference::conv2d_input_grad(&w_abs, d, &g), taps))?;
+    within(
+        "dX",
+        &dx32,
+        &dx,
+        &bound(&|d| reference::conv2d_input_grad(&w_abs, d, &g), taps),
+    )?;
     Ok(())
 }
 
@@ -289,7 +303,9 @@ fn f32_relu_within_rounding_of_its_kink() {
     let x = values(&[1, 5, 5, c_in], 7).map(|v| f64::from(v as f32));
     let w = values(&[c_out, 1, 1, c_in], 8).map(|v| f64::from((v * 0.5) as f32));
     let b = Tensor::from_fn(&[c_out], |c| {
-        let dot: f64 = (0..c_in).map(|i| x.as_slice()[i] * w.as_slice()[c * c_in + i]).sum();
+        let dot: f64 = (0..c_in)
+            .map(|i| x.as_slice()[i] * w.as_slice()[c * c_in + i])
+            .sum();
         -dot
     });
     for cfg in [Conv2dConfig::new(), Conv2dConfig::new().padding(1)] {
@@ -319,7 +335,10 @@ fn narrower_instruction_sets() {
             .env("TAPEGRAD_CHILD_MARKS", &marks)
             .output()
             .unwrap();
-        let missing: Vec<&str> = CHILD_TESTS.into_iter().filter(|t| !marks.join(t).exists()).collect();
+        let missing: Vec<&str> = CHILD_TESTS
+            .into_iter()
+            .filter(|t| !marks.join(t).exists())
+            .collect();
         let _ = std::fs::remove_dir_all(&marks);
         assert!(
             out.status.success() && missing.is_empty(),

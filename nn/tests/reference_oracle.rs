@@ -44,7 +44,11 @@ fn close(
     prop_assert_eq!(got.shape(), want.shape(), "{}: shapes", what);
     let all = got.as_slice().iter().zip(want.as_slice()).zip(terms.as_slice());
     for (i, ((&g, &w), &t)) in all.enumerate() {
-        let ok = if w.is_nan() { g.is_nan() } else { (g - w).abs() <= rel * t };
+        let ok = if w.is_nan() {
+            g.is_nan()
+        } else {
+            (g - w).abs() <= rel * t
+        };
         prop_assert!(ok, "{}[{}]: op {} vs reference {} (terms {})", what, i, g, w, t);
     }
     Ok(())
@@ -69,9 +73,17 @@ struct ConvCase {
 /// counts that make kernel rows of 16 or more (`f_W · C_in`: im2col's row-major layout).
 fn conv_case() -> impl Strategy<Value = ConvCase> {
     (
-        (1..=2usize, prop::sample::select(vec![1usize, 2, 3, 5, 6, 8]), 1..=4usize),
+        (
+            1..=2usize,
+            prop::sample::select(vec![1usize, 2, 3, 5, 6, 8]),
+            1..=4usize,
+        ),
         (1..=3usize, 1..=3usize),
-        ((1..=3usize, 1..=3usize), (0..=2usize, 0..=2usize), (1..=2usize, 1..=2usize)),
+        (
+            (1..=3usize, 1..=3usize),
+            (0..=2usize, 0..=2usize),
+            (1..=2usize, 1..=2usize),
+        ),
         (0..=5usize, 0..=5usize),
         prop::bool::weighted(0.15),
         any::<bool>(),
@@ -86,7 +98,10 @@ fn conv_case() -> impl Strategy<Value = ConvCase> {
                 };
                 // The smallest input the kernel's span fits in (with the padding), plus extra.
                 let min = |k: usize, d: usize, p: usize| (d * (k - 1) + 1).saturating_sub(2 * p).max(1);
-                let (h, w) = (min(kh, dilation.0, padding.0) + eh, min(kw, dilation.1, padding.1) + ew);
+                let (h, w) = (
+                    min(kh, dilation.0, padding.0) + eh,
+                    min(kw, dilation.1, padding.1) + ew,
+                );
                 ConvCase {
                     x: [n, h, w, c_in],
                     k: [c_out, kh, kw, c_in],
@@ -118,7 +133,14 @@ fn conv_against_reference(
     let z = conv2d(&xv, &wv, bv.as_ref(), cfg).unwrap();
     let grads = tape.backward_with(&z, dz.clone()).unwrap();
 
-    let what = |rule: &str| format!("{rule} ({:?}, {:?}, plan {:?})", g.output_shape(), cfg, plan.forward.kernel);
+    let what = |rule: &str| {
+        format!(
+            "{rule} ({:?}, {:?}, plan {:?})",
+            g.output_shape(),
+            cfg,
+            plan.forward.kernel
+        )
+    };
     let b_abs = b.map(abs);
     let z_ref = reference::conv2d(x, w, b.map(Tensor::as_slice), &g);
     let z_terms = reference::conv2d(&abs(x), &abs(w), b_abs.as_ref().map(Tensor::as_slice), &g);
@@ -126,11 +148,23 @@ fn conv_against_reference(
 
     let dx_ref = reference::conv2d_input_grad(w, dz, &g);
     let dx_terms = reference::conv2d_input_grad(&abs(w), &abs(dz), &g);
-    close(&what("dX (input rule)"), &grads[&xv], &dx_ref, &dx_terms, CONV_REL)?;
+    close(
+        &what("dX (input rule)"),
+        &grads[&xv],
+        &dx_ref,
+        &dx_terms,
+        CONV_REL,
+    )?;
 
     let dw_ref = reference::conv2d_weight_grad(x, dz, &g);
     let dw_terms = reference::conv2d_weight_grad(&abs(x), &abs(dz), &g);
-    close(&what("dW (kernel rule)"), &grads[&wv], &dw_ref, &dw_terms, CONV_REL)?;
+    close(
+        &what("dW (kernel rule)"),
+        &grads[&wv],
+        &dw_ref,
+        &dw_terms,
+        CONV_REL,
+    )?;
 
     if let Some(bv) = &bv {
         let c_out = g.c_out;
@@ -238,9 +272,19 @@ proptest! {
 fn conv2d_over_chunks_and_every_plan_matches_the_reference_loops() {
     let cases = [
         // (x, kernel, cfg, forward kernel expected)
-        ([8, 28, 28, 2], [3, 5, 5, 2], Conv2dConfig::new().padding(2), "im2col column-major"),
+        (
+            [8, 28, 28, 2],
+            [3, 5, 5, 2],
+            Conv2dConfig::new().padding(2),
+            "im2col column-major",
+        ),
         ([70, 16, 16, 8], [5, 1, 1, 8], Conv2dConfig::new(), "pointwise"),
-        ([6, 24, 24, 8], [4, 3, 3, 8], Conv2dConfig::new().padding(1), "im2col row-major"),
+        (
+            [6, 24, 24, 8],
+            [4, 3, 3, 8],
+            Conv2dConfig::new().padding(1),
+            "im2col row-major",
+        ),
         (
             [3, 13, 11, 3],
             [2, 3, 2, 3],
@@ -273,7 +317,11 @@ fn conv2d_over_chunks_and_every_plan_matches_the_reference_loops() {
             assert!(plan.chunks >= 2, "case {i} is for several chunks: {plan}");
         }
         let seed = 100 + i as u64;
-        let (x, w, b) = (values(&xs, seed), values(&ks, seed ^ 1), values(&[ks[0]], seed ^ 2));
+        let (x, w, b) = (
+            values(&xs, seed),
+            values(&ks, seed ^ 1),
+            values(&[ks[0]], seed ^ 2),
+        );
         let dz = values(&g.output_shape(), seed ^ 3);
         conv_against_reference(&x, &w, Some(&b), &dz, cfg).unwrap();
         conv_against_reference(&x, &w, None, &dz, cfg).unwrap();
