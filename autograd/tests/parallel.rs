@@ -5,9 +5,16 @@
 use autograd::Tensor;
 use autograd::runtime::parallel;
 
-/// Every test of this binary asks for the same pool; whichever starts it first wins.
+/// Every test of this binary asks for the same pool of two threads (whichever starts it first
+/// wins; they all ask for two), and needs them: with one, `busy` would have no other thread to
+/// keep awake and the pool nothing to pin.
 fn two_threads() {
     let _ = parallel::set_num_threads(2);
+    assert_eq!(
+        parallel::num_threads(),
+        2,
+        "these tests need a pool of two threads (set_num_threads(2) comes first in each)"
+    );
 }
 
 /// A product big enough for the GEMM to split across the pool's threads.
@@ -48,39 +55,36 @@ fn busy_lets_a_panic_through_and_stops_its_spinners() {
     assert_eq!(parallel::install(product), product());
 }
 
+/// Each pool thread pins itself in its start handler, which runs when the thread starts, some
+/// time after the pool is built: a thread listed in `/proc/self/task` may not have run it yet
+/// (nor named itself). So every thread reports its own affinity from inside the pool, all at
+/// the same time (a barrier of the pool's size holds each until all have arrived, so the
+/// reports come from as many different threads, each already past its start handler).
 #[cfg(target_os = "linux")]
 #[test]
 fn pool_threads_are_pinned_one_per_cpu() {
     two_threads();
-    parallel::install(|| ()); // the pool exists from here on
-    let allowed = std::fs::read_to_string("/proc/self/status")
-        .unwrap()
-        .lines()
-        .find_map(|l| l.strip_prefix("Cpus_allowed_list:").map(|v| v.trim().to_string()))
-        .unwrap();
-    let cpus = cpu_count(&allowed);
-    let pinned_expected = parallel::num_threads() >= 2
-        && cpus == parallel::num_threads()
-        && std::env::var("TAPEGRAD_PIN").map_or(true, |v| v != "0");
-    let mut seen = Vec::new();
-    for task in std::fs::read_dir("/proc/self/task").unwrap() {
-        let dir = task.unwrap().path();
-        let name = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
-        if !name.trim().starts_with("tapegrad-") {
-            continue;
-        }
-        let status = std::fs::read_to_string(dir.join("status")).unwrap();
-        let list = status
-            .lines()
-            .find_map(|l| l.strip_prefix("Cpus_allowed_list:").map(|v| v.trim().to_string()))
-            .unwrap();
-        seen.push((name.trim().to_string(), list));
-    }
-    assert_eq!(seen.len(), parallel::num_threads(), "pool threads: {seen:?}");
+    let threads = parallel::num_threads();
+    let cpus = cpu_count(&allowed_list("/proc/self/status"));
+    let pinned_expected = cpus == threads && std::env::var("TAPEGRAD_PIN").map_or(true, |v| v != "0");
+    let barrier = std::sync::Barrier::new(threads);
+    let mut seen: Vec<(String, String)> = parallel::for_each_part(0..threads, true, |_, _| {
+        barrier.wait();
+        let name = std::thread::current().name().unwrap_or_default().to_string();
+        (name, allowed_list("/proc/thread-self/status"))
+    });
+    seen.sort();
+    let names: Vec<String> = (0..threads).map(|i| format!("tapegrad-{i}")).collect();
+    assert_eq!(
+        seen.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>(),
+        names,
+        "one report from each pool thread: {seen:?}"
+    );
     if !pinned_expected {
-        println!(
-            "not pinned here ({cpus} CPUs allowed, {} threads)",
-            parallel::num_threads()
+        // Pinning is for a pool of one thread per allowed CPU only (not this one).
+        assert!(
+            seen.iter().all(|(_, l)| cpu_count(l) == cpus),
+            "unpinned threads keep the process's {cpus} CPUs: {seen:?}"
         );
         return;
     }
@@ -92,6 +96,16 @@ fn pool_threads_are_pinned_one_per_cpu() {
     lists.sort();
     lists.dedup();
     assert_eq!(lists.len(), seen.len(), "each thread on its own CPU: {seen:?}");
+}
+
+/// The `Cpus_allowed_list` of a `/proc` status file.
+#[cfg(target_os = "linux")]
+fn allowed_list(status: &str) -> String {
+    std::fs::read_to_string(status)
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("Cpus_allowed_list:").map(|v| v.trim().to_string()))
+        .unwrap()
 }
 
 /// The number of CPUs in a list such as `0-3,6`.

@@ -1,8 +1,14 @@
-//! The lecture's worked pooling example (RULES.md: 6x6 input, 2x2 kernel, stride 2), forward
-//! and backward, with the expected numbers worked out by hand from the lecture's rules.
+//! The lecture's worked examples (`docs/lecture.md`), forward and backward, with the expected
+//! numbers worked out by hand from the lecture's rules (independent of the code): the pooling
+//! example (6x6 input, 2x2 kernel, stride 2) and the convolution example ("A worked example",
+//! under Convolution backward: a 3x3 input, one 2x2 kernel, stride 1, no padding, a bias),
+//! the latter checked against both the `conv2d` op and the reference loops.
 
 use autograd::{Tape, Tensor};
+use nn::ops::activation::Activation;
+use nn::ops::conv::{Conv2dConfig, ConvGeometry, conv2d_with};
 use nn::ops::pool::{Pool2dConfig, avg_pool2d, max_pool2d};
+use nn::ops::reference;
 
 const INPUT: [f64; 36] = [
     3., 6., 5., 4., 8., 9., //
@@ -96,4 +102,104 @@ fn overlapping_windows_accumulate() {
         g[&a].to_vec(),
         vec![0.25, 0.75, 0.5, 1.0, 2.5, 1.5, 0.75, 1.75, 1.0]
     );
+}
+
+// The convolution example, in the lecture's numbers (rows of the 3x3 input and of the 2x2
+// kernel; `[N, H, W, C]` with N = C = 1, and `[C_out, f_H, f_W, C_in]` with C_out = C_in = 1).
+const CONV_A: [f64; 9] = [
+    1., 2., 0., //
+    3., 1., 2., //
+    0., 1., 3., //
+];
+const CONV_W: [f64; 4] = [
+    1., -1., //
+    2., 0., //
+];
+const CONV_B: f64 = 1.0;
+/// The gradient at the output, `dZ = [[1, 2], [-1, 1]]`.
+const CONV_DZ: [f64; 4] = [1., 2., -1., 1.];
+
+// By hand (the lecture's numbers, rechecked): Z_ij = B_ij · (1, -1, 2, 0) + 1 with
+// B_11 = (1, 2, 3, 1), B_12 = (2, 0, 1, 2), B_21 = (3, 1, 0, 1), B_22 = (1, 2, 1, 3).
+const CONV_Z: [f64; 4] = [
+    6., 5., // 1 - 2 + 6 + 0 + 1, 2 - 0 + 2 + 0 + 1
+    3., 2., // 3 - 1 + 0 + 0 + 1, 1 - 2 + 2 + 0 + 1
+];
+/// `db = 1 + 2 - 1 + 1`.
+const CONV_DB: f64 = 3.;
+/// `dW[t] = Σ_ij dZ_ij · B_ij[t]`: 1·1 + 2·2 - 3 + 1, 2 + 0 - 1 + 2, 3 + 2 - 0 + 1, 1 + 4 - 1 + 3.
+const CONV_DW: [f64; 4] = [
+    3., 3., //
+    6., 7., //
+];
+/// Each position adds `dZ_ij · W` onto its 2x2 slice: `1·W` at (1,1), `2·W` at (1,2), `-1·W` at
+/// (2,1), `1·W` at (2,2); the centre collects `0 + 4 + 1 + 1`.
+const CONV_DA: [f64; 9] = [
+    1., 1., -2., //
+    1., 6., -1., //
+    -2., 2., 0., //
+];
+
+fn conv_inputs() -> (Tensor<f64>, Tensor<f64>, Tensor<f64>, Tensor<f64>) {
+    (
+        Tensor::from_vec(CONV_A.to_vec(), &[1, 3, 3, 1]).unwrap(),
+        Tensor::from_vec(CONV_W.to_vec(), &[1, 2, 2, 1]).unwrap(),
+        Tensor::from_vec(vec![CONV_B], &[1]).unwrap(),
+        Tensor::from_vec(CONV_DZ.to_vec(), &[1, 2, 2, 1]).unwrap(),
+    )
+}
+
+/// The op, in f64 and f32 (small integers: exact in both, in any order of summation), without
+/// an activation and with a fused ReLU (every `Z` is positive, so `dZ = dA`).
+#[test]
+fn convolution_worked_example_by_the_op() {
+    fn check<T: autograd::Element>(act: Activation) {
+        let (a, w, b, dz) = conv_inputs();
+        let tape = Tape::<T>::new();
+        let (av, wv, bv) = (tape.var(a.cast()), tape.var(w.cast()), tape.var(b.cast()));
+        let z = conv2d_with(&av, &wv, Some(&bv), Conv2dConfig::new(), act).unwrap();
+        assert_eq!(z.shape(), &[1, 2, 2, 1]);
+        let what = format!("{:?}, {act:?}", T::DTYPE);
+        assert_eq!(z.value().cast::<f64>().to_vec(), CONV_Z, "Z ({what})");
+        let g = tape.backward_with(&z, dz.cast()).unwrap();
+        assert_eq!(g[&bv].cast::<f64>().to_vec(), [CONV_DB], "db ({what})");
+        assert_eq!(g[&wv].cast::<f64>().to_vec(), CONV_DW, "dW ({what})");
+        assert_eq!(g[&av].cast::<f64>().to_vec(), CONV_DA, "dA ({what})");
+    }
+    for act in [Activation::Identity, Activation::Relu] {
+        check::<f64>(act);
+        check::<f32>(act);
+    }
+}
+
+/// The reference loops, and the lecture's direct check: `L = Σ dZ ⊙ Z` is linear, so adding 1
+/// to any single input, weight or bias changes `L` by exactly its gradient.
+#[test]
+fn convolution_worked_example_by_the_reference_loops() {
+    let (a, w, b, dz) = conv_inputs();
+    let g = ConvGeometry::new("conv2d", a.shape(), w.shape(), Conv2dConfig::new()).unwrap();
+    assert_eq!(g.output_shape(), [1, 2, 2, 1]);
+    let z = reference::conv2d(&a, &w, Some(b.as_slice()), &g);
+    assert_eq!(z.to_vec(), CONV_Z);
+    assert_eq!(reference::conv2d_bias_grad(&dz), [CONV_DB]);
+    assert_eq!(reference::conv2d_weight_grad(&a, &dz, &g).to_vec(), CONV_DW);
+    assert_eq!(reference::conv2d_input_grad(&w, &dz, &g).to_vec(), CONV_DA);
+
+    let loss = |a: &Tensor<f64>, w: &Tensor<f64>, b: f64| -> f64 {
+        let z = reference::conv2d(a, w, Some(&[b]), &g);
+        z.as_slice().iter().zip(&CONV_DZ).map(|(z, d)| z * d).sum()
+    };
+    let l0 = loss(&a, &w, CONV_B);
+    assert_eq!(l0, 6. + 10. - 3. + 2.);
+    for (k, want) in CONV_DA.iter().enumerate() {
+        let mut a1 = a.clone();
+        a1.as_mut_slice()[k] += 1.0;
+        assert_eq!(loss(&a1, &w, CONV_B) - l0, *want, "input {k}");
+    }
+    for (k, want) in CONV_DW.iter().enumerate() {
+        let mut w1 = w.clone();
+        w1.as_mut_slice()[k] += 1.0;
+        assert_eq!(loss(&a, &w1, CONV_B) - l0, *want, "weight {k}");
+    }
+    assert_eq!(loss(&a, &w, CONV_B + 1.0) - l0, CONV_DB, "bias");
 }

@@ -49,7 +49,14 @@ fn f32s(shape: &[usize], seed: u64) -> Tensor<f32> {
 
 #[test]
 fn ops_give_the_same_bits_split_across_threads_or_not() {
-    println!("the pool has {} threads", parallel::num_threads());
+    // The comparison means something only if the work can split: two threads, as many as CI
+    // machines have cores (this binary's only test, so nothing starts the pool before).
+    let _ = parallel::set_num_threads(2);
+    assert!(
+        parallel::num_threads() >= 2,
+        "splitting needs a pool of two threads or more, this one has {}",
+        parallel::num_threads()
+    );
     // LeNet-5's first dense layer at batch 64, with a fused ReLU.
     let inputs = [f32s(&[64, 400], 1), f32s(&[400, 120], 2), f32s(&[120], 3)];
     same_split_or_not("dense", &inputs, |v| {

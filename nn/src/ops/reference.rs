@@ -139,7 +139,8 @@ fn for_each_output(g: &PoolGeometry, mut f: impl FnMut(usize, usize, usize, usiz
 
 /// Max pooling, forward and backward: `Z_ijc = max` of window `ij` of channel `c`, and
 /// `dA = Σ_ij dZ_ijc · M_ij` with the mask `M_ij` 1 at the window's argmax (the first maximum
-/// in row-major window order; a NaN is the maximum) and 0 elsewhere. Returns `(Z, dA)`.
+/// in row-major window order; a NaN takes over, a later NaN too, as in PyTorch) and 0
+/// elsewhere. Returns `(Z, dA)`.
 pub fn max_pool2d(x: &Tensor<f64>, dz: &Tensor<f64>, g: &PoolGeometry) -> (Tensor<f64>, Tensor<f64>) {
     let mut z = Tensor::zeros(&g.output_shape());
     let mut dx = Tensor::zeros(x.shape());
@@ -147,7 +148,7 @@ pub fn max_pool2d(x: &Tensor<f64>, dz: &Tensor<f64>, g: &PoolGeometry) -> (Tenso
         let mut best: Option<((usize, usize), f64)> = None;
         for (r, c) in window(g, i, j) {
             let v = at(x, [n, r, c, ch]);
-            if best.is_none_or(|(_, b)| v > b || (v.is_nan() && !b.is_nan())) {
+            if best.is_none_or(|(_, b)| v > b || v.is_nan()) {
                 best = Some(((r, c), v));
             }
         }
