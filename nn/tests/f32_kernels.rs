@@ -13,7 +13,7 @@
 
 mod common;
 use autograd::{Tape, Tensor};
-use common::values;
+use common::{cases, values};
 use nn::ops::activation::Activation;
 use nn::ops::conv::{Conv2dConfig, ConvGeometry, conv2d_with};
 use nn::ops::pool::{Pool2dConfig, max_pool2d};
@@ -35,19 +35,6 @@ fn abs(t: &Tensor<f64>) -> Tensor<f64> {
 
 fn add(a: &Tensor<f64>, b: &Tensor<f64>) -> Tensor<f64> {
     a.zip_with(b, "add", |x, y| x + y).unwrap()
-}
-
-/// `cases` cases, or `PROPTEST_CASES` when set.
-fn cases(cases: u32) -> ProptestConfig {
-    let default = ProptestConfig::default(); // reads PROPTEST_CASES
-    ProptestConfig {
-        cases: if std::env::var_os("PROPTEST_CASES").is_some() {
-            default.cases
-        } else {
-            cases
-        },
-        ..default
-    }
 }
 
 /// The upstream gradient: ones-and-signs (exact in f32).

@@ -5,12 +5,12 @@
 mod common;
 use autograd::gradcheck::tape_fn;
 use autograd::{GradCheck, Result, Tape, Tensor, Var};
-use common::values;
+use common::{pool_case, values};
 use nn::ops::activation::Activation;
 use nn::ops::composite;
 use nn::ops::conv::{Conv2dConfig, conv2d, conv2d_with};
 use nn::ops::dense::{dense, dense_with};
-use nn::ops::pool::{Pool2dConfig, avg_pool2d, max_pool2d};
+use nn::ops::pool::{avg_pool2d, max_pool2d};
 use proptest::prelude::*;
 
 /// Values and gradients of one function of several inputs, on a fresh tape.
@@ -136,39 +136,6 @@ fn conv_case() -> impl Strategy<Value = ConvCase> {
                 }
             },
         )
-}
-
-#[derive(Debug, Clone)]
-struct PoolCase {
-    x: Vec<usize>,
-    cfg: Pool2dConfig,
-    seed: u64,
-}
-
-fn pool_case() -> impl Strategy<Value = PoolCase> {
-    (
-        (1..=2usize, 1..=3usize),
-        (1..=3usize, 1..=3usize),
-        (1..=3usize, 1..=3usize),
-        (0..=1usize, 0..=1usize),
-        (0..=4usize, 0..=4usize),
-        any::<u64>(),
-    )
-        .prop_map(|((n, c), kernel, stride, (p0, p1), (eh, ew), seed)| {
-            // Padding at most half the kernel.
-            let padding = (p0.min(kernel.0 / 2), p1.min(kernel.1 / 2));
-            let h = kernel.0.saturating_sub(2 * padding.0).max(1) + eh;
-            let w = kernel.1.saturating_sub(2 * padding.1).max(1) + ew;
-            PoolCase {
-                x: vec![n, h, w, c],
-                cfg: Pool2dConfig {
-                    kernel,
-                    stride,
-                    padding,
-                },
-                seed,
-            }
-        })
 }
 
 proptest! {

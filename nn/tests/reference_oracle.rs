@@ -9,24 +9,11 @@
 
 mod common;
 use autograd::{Tape, Tensor};
-use common::values;
+use common::{cases, pool_case, values};
 use nn::ops::conv::{Conv2dConfig, ConvGeometry, ConvPlan, InputKernel, Kernel, Layout, conv2d};
-use nn::ops::pool::{Pool2dConfig, PoolGeometry, avg_pool2d, max_pool2d};
+use nn::ops::pool::{PoolGeometry, avg_pool2d, max_pool2d};
 use nn::ops::reference;
 use proptest::prelude::*;
-
-/// `cases` cases, or `PROPTEST_CASES` when set (to shake out rare geometries).
-fn cases(cases: u32) -> ProptestConfig {
-    let default = ProptestConfig::default(); // reads PROPTEST_CASES
-    ProptestConfig {
-        cases: if std::env::var_os("PROPTEST_CASES").is_some() {
-            default.cases
-        } else {
-            cases
-        },
-        ..default
-    }
-}
 
 fn abs(t: &Tensor<f64>) -> Tensor<f64> {
     t.map(f64::abs)
@@ -173,39 +160,6 @@ fn conv_against_reference(
         close(&what("db (bias rule)"), &grads[bv], &db_ref, &db_terms, CONV_REL)?;
     }
     Ok(())
-}
-
-#[derive(Debug, Clone)]
-struct PoolCase {
-    x: [usize; 4],
-    cfg: Pool2dConfig,
-    seed: u64,
-}
-
-fn pool_case() -> impl Strategy<Value = PoolCase> {
-    (
-        (1..=2usize, 1..=4usize),
-        (1..=3usize, 1..=3usize),
-        (1..=3usize, 1..=3usize),
-        (0..=1usize, 0..=1usize),
-        (0..=4usize, 0..=4usize),
-        any::<u64>(),
-    )
-        .prop_map(|((n, c), kernel, stride, (p0, p1), (eh, ew), seed)| {
-            // Padding at most half the kernel.
-            let padding = (p0.min(kernel.0 / 2), p1.min(kernel.1 / 2));
-            let h = kernel.0.saturating_sub(2 * padding.0).max(1) + eh;
-            let w = kernel.1.saturating_sub(2 * padding.1).max(1) + ew;
-            PoolCase {
-                x: [n, h, w, c],
-                cfg: Pool2dConfig {
-                    kernel,
-                    stride,
-                    padding,
-                },
-                seed,
-            }
-        })
 }
 
 proptest! {

@@ -226,38 +226,31 @@ fn gemm_split_k<T: Element>(
     b: MatRef<'_, T>,
     scale: T,
 ) -> Result<()> {
-    use rayon::prelude::*;
     let (m, n, k) = (a.rows, b.cols, a.cols);
     let part = k.div_ceil(K_PARTS);
-    let partials: Vec<Vec<T>> = parallel::install(|| {
-        (0..K_PARTS)
-            .into_par_iter()
-            .map(|p| {
-                parallel::part(|| {
-                    let (lo, hi) = (p * part, ((p + 1) * part).min(k));
-                    let mut out = buffer::take_dirty::<T>(m * n);
-                    let sub_a = MatRef {
-                        data: &a.data[lo * a.col_stride..],
-                        cols: hi - lo,
-                        ..a
-                    };
-                    let sub_b = MatRef {
-                        data: &b.data[lo * b.row_stride..],
-                        rows: hi - lo,
-                        ..b
-                    };
-                    let out_view = MatMut {
-                        data: &mut out[..],
-                        rows: m,
-                        cols: n,
-                        row_stride: n,
-                        col_stride: 1,
-                    };
-                    gemm_raw(out_view, false, sub_a, sub_b, T::ONE, Parallelism::None);
-                    out
-                })
-            })
-            .collect()
+    let split = parallel::worth_splitting(K_PARTS, true);
+    let partials: Vec<Vec<T>> = parallel::for_each_part(0..K_PARTS, split, |_, p| {
+        let (lo, hi) = (p * part, ((p + 1) * part).min(k));
+        let mut out = buffer::take_dirty::<T>(m * n);
+        let sub_a = MatRef {
+            data: &a.data[lo * a.col_stride..],
+            cols: hi - lo,
+            ..a
+        };
+        let sub_b = MatRef {
+            data: &b.data[lo * b.row_stride..],
+            rows: hi - lo,
+            ..b
+        };
+        let out_view = MatMut {
+            data: &mut out[..],
+            rows: m,
+            cols: n,
+            row_stride: n,
+            col_stride: 1,
+        };
+        gemm_raw(out_view, false, sub_a, sub_b, T::ONE, Parallelism::None);
+        out
     });
     for i in 0..m {
         for j in 0..n {
