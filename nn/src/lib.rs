@@ -13,7 +13,7 @@
 //! | [`layers`] | the [`Module`](layers::Module) trait, [`Sequential`](layers::Sequential), the layers and their initialisers |
 //! | [`models`] | ready-made networks (LeNet-5) |
 //! | [`train`] | a training step and an epoch loop, evaluation, optimizers and learning-rate schedules, checkpoints |
-//! | [`data`] | datasets: the IDX reader (MNIST), the built-in digits, batching; transforms (planned) |
+//! | [`data`] | datasets: the IDX reader (MNIST), the built-in digits, batching; augmentation transforms (the random affine so far) |
 //! | [`interpret`] | understanding what a network learned (planned) |
 
 pub mod data;

@@ -1,8 +1,10 @@
-//! Data: the IDX reader for MNIST files, the built-in synthetic digits, and batching.
+//! Data: the IDX reader for MNIST files, the built-in synthetic digits, batching, and
+//! per-sample transforms for augmentation.
 
 pub mod batches;
 pub mod idx;
 pub mod synthetic;
+pub mod transforms;
 
 /// Grey images and their labels, held in memory as bytes (0 = black, 255 = white), the way
 /// MNIST stores them: `images[i * rows * cols..(i + 1) * rows * cols]` is image `i`, row-major.
