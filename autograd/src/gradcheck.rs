@@ -286,6 +286,16 @@ impl GradCheck {
             }
             Ok(y.value().clone())
         };
+        // f at x_ik + ε and at x_ik - ε, element k of input i restored afterwards.
+        let eval_pair = |xs: &mut [Tensor<f64>], i: usize, k: usize| -> Result<(Tensor<f64>, Tensor<f64>)> {
+            let orig = xs[i].as_slice()[k];
+            xs[i].as_mut_slice()[k] = orig + self.eps;
+            let plus = eval(xs);
+            xs[i].as_mut_slice()[k] = orig - self.eps;
+            let minus = eval(xs);
+            xs[i].as_mut_slice()[k] = orig;
+            Ok((plus?, minus?))
+        };
         let n_out = r.numel();
         let two_eps = 2.0 * self.eps;
         // C_k = Σ_j |x_j| · |∂y_k/∂x_j|, accumulated from the finite differences themselves,
@@ -297,11 +307,7 @@ impl GradCheck {
         for i in 0..xs.len() {
             for k in 0..xs[i].numel() {
                 let orig = xs[i].as_slice()[k];
-                xs[i].as_mut_slice()[k] = orig + self.eps;
-                let plus = eval(&xs)?;
-                xs[i].as_mut_slice()[k] = orig - self.eps;
-                let minus = eval(&xs)?;
-                xs[i].as_mut_slice()[k] = orig;
+                let (plus, minus) = eval_pair(&mut xs, i, k)?;
                 let start = moved.as_ref().map_or(0, Vec::len);
                 let mut d = Difference::default();
                 for_moved(&plus, &minus, |o, p, m| {
@@ -345,12 +351,7 @@ impl GradCheck {
                     .map(|&o| weight(o as usize))
                     .sum(),
                 None => {
-                    let orig = xs[i].as_slice()[k];
-                    xs[i].as_mut_slice()[k] = orig + self.eps;
-                    let plus = eval(&xs)?;
-                    xs[i].as_mut_slice()[k] = orig - self.eps;
-                    let minus = eval(&xs)?;
-                    xs[i].as_mut_slice()[k] = orig;
+                    let (plus, minus) = eval_pair(&mut xs, i, k)?;
                     let mut c = 0.0;
                     for_moved(&plus, &minus, |o, _, _| c += weight(o));
                     c
