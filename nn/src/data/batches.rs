@@ -1,7 +1,9 @@
-//! Batching: seeded shuffling and normalisation of a [`Dataset`] into input tensors.
+//! Batching: seeded shuffling, augmentation and normalisation of a [`Dataset`] into input
+//! tensors.
 
 use super::Dataset;
-use autograd::runtime::buffer;
+use super::transforms::{Compose, ImageShape, sample_rng};
+use autograd::runtime::{buffer, parallel};
 use autograd::{Element, Tensor};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -55,7 +57,20 @@ pub struct Batches<'d, T: Element> {
     batch_size: usize,
     next: usize,
     table: [T; 256],
+    augment: Option<Augment<'d>>,
+    error: Option<autograd::Error>,
 }
+
+/// The augmentation of one epoch's batches.
+#[derive(Clone, Copy)]
+struct Augment<'d> {
+    transforms: &'d Compose<u8>,
+    seed: u64,
+    epoch: u64,
+}
+
+/// Images augmented per part of a batch: enough to pay for handing a part to another thread.
+const AUGMENT_PART: usize = 8;
 
 impl<'d, T: Element> Batches<'d, T> {
     /// Batches of `batch_size` (the last may be smaller) in the dataset's own order.
@@ -66,6 +81,57 @@ impl<'d, T: Element> Batches<'d, T> {
             batch_size: batch_size.max(1),
             next: 0,
             table: normalize.table(),
+            augment: None,
+            error: None,
+        }
+    }
+
+    /// Augments every image on the fly with `transforms`, sample `i` of the dataset drawing
+    /// from the stream of `(seed, epoch, i)` (see [`sample_rng`]) whatever its batch, thread
+    /// or resume point, the outside of the image reading as 0 (black, MNIST's background).
+    /// The images of a batch are transformed across the pool's threads while the training
+    /// step runs (see [`train_epoch`](crate::train::epoch::train_epoch)).
+    ///
+    /// Fails at once when `transforms` cannot transform an image of the dataset's shape (a
+    /// parameter out of range), naming the transform.
+    ///
+    /// ```
+    /// use nn::data::{Dataset, batches::{Batches, Normalize}};
+    /// use nn::data::transforms::{Compose, RandomAffine};
+    /// let data = Dataset { images: vec![255; 4 * 9], labels: vec![0; 4], rows: 3, cols: 3 };
+    /// let shift = Compose::new().then(RandomAffine::new().translate(0.5, 0.5), 1.0);
+    /// let batch = Batches::<f32>::new(&data, 4, Normalize::UNIT)
+    ///     .augmented(&shift, 1, 0)
+    ///     .unwrap()
+    ///     .next()
+    ///     .unwrap();
+    /// // Shifted images let the black outside in.
+    /// assert!(batch.images.to_vec().iter().any(|&v| v < 1.0));
+    /// ```
+    pub fn augmented(mut self, transforms: &'d Compose<u8>, seed: u64, epoch: u64) -> autograd::Result<Self> {
+        let shape = self.shape();
+        let probe = vec![0u8; shape.len()];
+        let mut out = probe.clone();
+        transforms.apply(&probe, shape, 0, (seed, epoch, 0), &mut out)?;
+        self.augment = Some(Augment {
+            transforms,
+            seed,
+            epoch,
+        });
+        Ok(self)
+    }
+
+    /// The error that ended the pass early, if a transform failed on an image (the iterator
+    /// then returns `None`); [`train_epoch`](crate::train::epoch::train_epoch) reports it.
+    pub fn take_error(&mut self) -> Option<autograd::Error> {
+        self.error.take()
+    }
+
+    fn shape(&self) -> ImageShape {
+        ImageShape {
+            h: self.data.rows,
+            w: self.data.cols,
+            c: 1,
         }
     }
 
@@ -100,6 +166,19 @@ impl<T: Element> Iterator for Batches<'_, T> {
         self.next += idx.len();
         let (rows, cols) = (self.data.rows, self.data.cols);
         let mut pixels = buffer::take_dirty::<T>(idx.len() * rows * cols);
+        if let Some(augment) = self.augment {
+            if let Err(e) = augment_into(self.data, idx, augment, &self.table, &mut pixels) {
+                self.error = Some(e);
+                self.next = self.order.len();
+                return None;
+            }
+            let images =
+                Tensor::from_vec(pixels, &[idx.len(), rows, cols, 1]).expect("sized from the dataset");
+            return Some(Batch {
+                images,
+                labels: idx.iter().map(|&i| self.data.labels[i] as usize).collect(),
+            });
+        }
         // The images are scattered over the dataset: ask for a few images ahead so their
         // cache misses overlap with the conversion of the current one.
         const AHEAD: usize = 4;
@@ -125,6 +204,39 @@ impl<T: Element> Iterator for Batches<'_, T> {
         let left = (self.order.len() - self.next).div_ceil(self.batch_size);
         (left, Some(left))
     }
+}
+
+/// Writes the augmented, normalised images `idx` of `data` into `pixels`, a part of a few
+/// images per thread.
+fn augment_into<T: Element>(
+    data: &Dataset,
+    idx: &[usize],
+    augment: Augment<'_>,
+    table: &[T; 256],
+    pixels: &mut [T],
+) -> autograd::Result<()> {
+    let shape = ImageShape {
+        h: data.rows,
+        w: data.cols,
+        c: 1,
+    };
+    let n = shape.len();
+    let parts = idx.chunks(AUGMENT_PART).zip(pixels.chunks_mut(AUGMENT_PART * n));
+    let split = parallel::worth_splitting(idx.len().div_ceil(AUGMENT_PART), true);
+    let results = parallel::for_each_part(parts, split, |_, (images, out): (&[usize], &mut [T])| {
+        let (mut image, mut scratch) = (vec![0u8; n], Vec::with_capacity(n));
+        for (&i, dst) in images.iter().zip(out.chunks_exact_mut(n)) {
+            let mut rng = sample_rng(augment.seed, augment.epoch, i as u64);
+            augment
+                .transforms
+                .apply_with(data.image(i), shape, 0, &mut rng, &mut image, &mut scratch)?;
+            for (d, &b) in dst.iter_mut().zip(&image) {
+                *d = table[b as usize];
+            }
+        }
+        Ok(())
+    });
+    results.into_iter().collect()
 }
 
 /// Asks the CPU to start loading `bytes` into cache (a hint; no effect elsewhere than x86-64).

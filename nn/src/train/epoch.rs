@@ -51,6 +51,9 @@ pub enum EpochError {
     /// An op failed.
     #[error(transparent)]
     Op(#[from] autograd::Error),
+    /// A transform failed on an image while the batch was made.
+    #[error("augmenting a batch failed: {0}")]
+    Augment(#[source] autograd::Error),
     /// The loss was not finite.
     #[error("the loss diverged ({loss}) at step {} of the epoch", step + 1)]
     Diverged {
@@ -123,6 +126,9 @@ pub fn train_epoch<T: Element>(
                 seconds: start.elapsed().as_secs_f64(),
             });
             step += 1;
+        }
+        if let Some(e) = batches.take_error() {
+            return Err(EpochError::Augment(e));
         }
         Ok(EpochSummary {
             steps: step,

@@ -7,8 +7,12 @@
 //!   that a run gives the same bits on any number of threads and a resumed run continues
 //!   the same stream.
 //!
-//! Built so far: the affine transform. Planned (issue #12): elastic distortion, random
-//! erasing, a composition with a probability each, and the main job's `--augment`.
+//! - [`RandomErasing`]: one random rectangle overwritten.
+//! - [`Transform`]: the trait of a random per-sample transform (implement it for your own);
+//!   [`Compose`]: several, each with a probability, in order;
+//!   [`Batches::augmented`](crate::data::batches::Batches::augmented) applies one on the fly
+//!   to every training batch, across the pool's threads while the training step runs.
+//! - [`Recipe`]: the named recipes of the main job's `--augment` (`none`, `standard`).
 //!
 //! ```
 //! use nn::data::transforms::{ImageShape, RandomAffine, sample_rng};
@@ -23,8 +27,14 @@
 //! ```
 
 mod affine;
+mod compose;
+mod erasing;
+mod recipe;
 
 pub use affine::{Affine, ImageShape};
+pub use compose::{Compose, Transform};
+pub use erasing::{EraseValue, RandomErasing};
+pub use recipe::Recipe;
 
 use autograd::{Error, Result};
 use rand::rngs::StdRng;

@@ -1,14 +1,15 @@
 //! The main job: train LeNet-5 on handwritten digits.
 //!
 //! `cargo run --release --example mnist` trains on the built-in synthetic digits (no files
-//! needed); `-- --data DIR` trains on real MNIST IDX files. `-- --help` lists every option.
+//! needed); `-- --data DIR` trains on real MNIST IDX files; `-- --augment standard` augments
+//! the training images on the fly. `-- --help` lists every option.
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::fmt::Write as _;
-use std::path::PathBuf;
 use tapegrad::autograd::runtime::parallel;
 use tapegrad::nn::data::Dataset;
 use tapegrad::nn::data::batches::{Batches, Normalize};
+use tapegrad::nn::data::transforms::{Compose, RandomAffine};
 use tapegrad::nn::data::{idx, synthetic};
 use tapegrad::nn::layers::Sequential;
 use tapegrad::nn::models::lenet5;
@@ -17,142 +18,25 @@ use tapegrad::nn::train::epoch::{EpochError, Schedule, train_epoch};
 use tapegrad::nn::train::optim::{Adam, ConstantLr, CosineLr, LrSchedule, Optimizer, Sgd, StepLr};
 use tapegrad::nn::train::{Evaluation, evaluate};
 
-const HELP: &str = "\
-Train LeNet-5 on handwritten digits.
+mod cli;
+mod metrics;
 
-Usage: cargo run --release --example mnist -- [OPTIONS]
+use cli::{Failure, OptimizerName, Options, ScheduleName};
+use metrics::{EpochMetrics, Metrics};
 
-Data:
-  --data DIR           train on real MNIST IDX files in DIR (train-images-idx3-ubyte,
-                       train-labels-idx1-ubyte, t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte,
-                       raw or .gz). Without it, the built-in synthetic digits are used.
-                       MNIST: http://yann.lecun.com/exdb/mnist/ (or any mirror of those files).
-  --train-size N       synthetic digits only: training images [default: 20000]
-  --test-size N        synthetic digits only: test images [default: 4000]
-
-Training:
-  --epochs N           passes over the training set [default: 3]
-  --batch-size N       images per step [default: 64]
-  --optimizer NAME     sgd (with Nesterov momentum) | adam | adamw [default: sgd]
-  --lr RATE            initial learning rate [default: 0.05 for sgd, 0.001 for adam/adamw]
-  --schedule NAME      cosine | step | constant: cosine decays the rate to lr/100 over all
-                       steps, step halves it every 3 epochs [default: cosine]
-  --momentum M         sgd only: momentum, with Nesterov [default: 0.9]
-  --weight-decay W     weight decay (L2 for sgd/adam, decoupled for adamw)
-                       [default: 0, 0.01 for adamw]
-  --seed N             seeds the initial weights, the shuffling and the synthetic digits
-                       [default: 1]
-  --threads N          worker threads [default: one per core]
-
-Files:
-  --save PATH          write a checkpoint (safetensors) after every epoch
-  --resume PATH        continue from a checkpoint written by --save
-  --metrics PATH       write per-epoch metrics as JSON after every epoch
-
-  -h, --help           print this help";
-
-/// Everything the command line can set.
-#[derive(Debug)]
-struct Options {
-    data: Option<PathBuf>,
-    train_size: usize,
-    test_size: usize,
-    epochs: usize,
-    batch_size: usize,
-    optimizer: String,
-    lr: Option<f64>,
-    schedule: String,
-    momentum: f64,
-    weight_decay: Option<f64>,
-    seed: u64,
-    threads: Option<usize>,
-    save: Option<PathBuf>,
-    resume: Option<PathBuf>,
-    metrics: Option<PathBuf>,
-}
-
-/// A one-line error: the message is printed as `error: ...` and the process exits with 2.
-type Failure = String;
-
-fn parse_options(args: &[String]) -> Result<Option<Options>, Failure> {
-    let mut o = Options {
-        data: None,
-        train_size: synthetic::DEFAULT_TRAIN,
-        test_size: synthetic::DEFAULT_TEST,
-        epochs: 3,
-        batch_size: 64,
-        optimizer: "sgd".into(),
-        lr: None,
-        schedule: "cosine".into(),
-        momentum: 0.9,
-        weight_decay: None,
-        seed: 1,
-        threads: None,
-        save: None,
-        resume: None,
-        metrics: None,
-    };
-    let mut it = args.iter();
-    while let Some(flag) = it.next() {
-        if flag == "-h" || flag == "--help" {
-            return Ok(None);
-        }
-        let mut value = || {
-            it.next()
-                .ok_or_else(|| format!("{flag} needs a value (see --help)"))
-        };
-        fn number<N: std::str::FromStr>(flag: &str, v: &str) -> Result<N, Failure> {
-            v.parse()
-                .map_err(|_| format!("{flag}: {v:?} is not a valid number"))
-        }
-        match flag.as_str() {
-            "--data" => o.data = Some(PathBuf::from(value()?)),
-            "--train-size" => o.train_size = number(flag, value()?)?,
-            "--test-size" => o.test_size = number(flag, value()?)?,
-            "--epochs" => o.epochs = number(flag, value()?)?,
-            "--batch-size" => o.batch_size = number(flag, value()?)?,
-            "--optimizer" => o.optimizer = value()?.to_lowercase(),
-            "--lr" => o.lr = Some(number(flag, value()?)?),
-            "--schedule" => o.schedule = value()?.to_lowercase(),
-            "--momentum" => o.momentum = number(flag, value()?)?,
-            "--weight-decay" => o.weight_decay = Some(number(flag, value()?)?),
-            "--seed" => o.seed = number(flag, value()?)?,
-            "--threads" => o.threads = Some(number(flag, value()?)?),
-            "--save" => o.save = Some(PathBuf::from(value()?)),
-            "--resume" => o.resume = Some(PathBuf::from(value()?)),
-            "--metrics" => o.metrics = Some(PathBuf::from(value()?)),
-            other => return Err(format!("unknown option {other:?} (see --help)")),
-        }
-    }
-    if !["sgd", "adam", "adamw"].contains(&o.optimizer.as_str()) {
-        return Err(format!(
-            "--optimizer: {:?} is not one of sgd, adam, adamw",
-            o.optimizer
-        ));
-    }
-    if !["cosine", "step", "constant"].contains(&o.schedule.as_str()) {
-        return Err(format!(
-            "--schedule: {:?} is not one of cosine, step, constant",
-            o.schedule
-        ));
-    }
-    if o.batch_size == 0 || o.epochs == 0 || o.threads == Some(0) {
-        return Err("--batch-size, --epochs and --threads must be positive".into());
-    }
-    if o.data.is_none() && (o.train_size == 0 || o.test_size == 0) {
-        return Err("--train-size and --test-size must be positive".into());
-    }
-    if o.lr.is_some_and(|lr| !(lr > 0.0 && lr.is_finite())) {
-        return Err("--lr must be a positive number".into());
-    }
-    Ok(Some(o))
-}
+/// Seeds the angles of `--eval-rotate`: one fixed rotated test set for every run, whatever
+/// its `--seed`, so that runs can be compared.
+const EVAL_ROTATE_SEED: u64 = 0x5EED_0F_7E57;
 
 fn make_optimizer(o: &Options) -> Box<dyn Optimizer<f32>> {
-    match o.optimizer.as_str() {
-        "adam" => Box::new(Adam::new(o.lr.unwrap_or(1e-3)).weight_decay(o.weight_decay.unwrap_or(0.0))),
-        "adamw" => Box::new(Adam::adamw(o.lr.unwrap_or(1e-3)).weight_decay(o.weight_decay.unwrap_or(0.01))),
-        _ => Box::new(
+    match o.optimizer {
+        OptimizerName::Adam => {
+            Box::new(Adam::new(o.lr.unwrap_or(1e-3)).weight_decay(o.weight_decay.unwrap_or(0.0)))
+        }
+        OptimizerName::Adamw => {
+            Box::new(Adam::adamw(o.lr.unwrap_or(1e-3)).weight_decay(o.weight_decay.unwrap_or(0.01)))
+        }
+        OptimizerName::Sgd => Box::new(
             Sgd::new(o.lr.unwrap_or(0.05))
                 .momentum(o.momentum)
                 .nesterov(o.momentum > 0.0)
@@ -162,18 +46,18 @@ fn make_optimizer(o: &Options) -> Box<dyn Optimizer<f32>> {
 }
 
 fn make_schedule(o: &Options, base: f64, steps_per_epoch: usize) -> Box<dyn LrSchedule> {
-    match o.schedule.as_str() {
-        "cosine" => Box::new(CosineLr {
+    match o.schedule {
+        ScheduleName::Cosine => Box::new(CosineLr {
             base,
             min: base / 100.0,
             total: o.epochs * steps_per_epoch,
         }),
-        "step" => Box::new(StepLr {
+        ScheduleName::Step => Box::new(StepLr {
             base,
             step_size: 3 * steps_per_epoch,
             gamma: 0.5,
         }),
-        _ => Box::new(ConstantLr(base)),
+        ScheduleName::Constant => Box::new(ConstantLr(base)),
     }
 }
 
@@ -199,29 +83,6 @@ fn load_data(o: &Options) -> Result<(Dataset, Dataset, String), Failure> {
     }
 }
 
-/// One epoch's figures, as the metrics file records them.
-struct EpochMetrics {
-    epoch: usize,
-    train_loss: f64,
-    test_accuracy: f64,
-    seconds: f64,
-    samples_per_sec: f64,
-}
-
-fn write_metrics(path: &std::path::Path, epochs: &[EpochMetrics]) -> Result<(), Failure> {
-    let mut json = String::from("{\"epochs\": [");
-    for (i, m) in epochs.iter().enumerate() {
-        let sep = if i == 0 { "\n  " } else { ",\n  " };
-        let _ = write!(
-            json,
-            "{sep}{{\"epoch\": {}, \"train_loss\": {:.6}, \"test_accuracy\": {:.4}, \"seconds\": {:.3}, \"samples_per_sec\": {:.1}}}",
-            m.epoch, m.train_loss, m.test_accuracy, m.seconds, m.samples_per_sec
-        );
-    }
-    json.push_str("\n]}\n");
-    checkpoint::write_atomically(path, json.as_bytes()).map_err(|e| e.to_string())
-}
-
 fn print_confusion(e: &Evaluation) {
     println!("confusion matrix (rows: true digit, columns: predicted):");
     let mut header = String::from("      ");
@@ -243,6 +104,22 @@ fn run(o: Options) -> Result<(), Failure> {
         parallel::set_num_threads(n)?;
     }
     let (train, test, source) = load_data(&o)?;
+    let recipe = o.recipe()?;
+    let augment = recipe.compose();
+    let rotated = match o.eval_rotate {
+        Some(deg) if deg > 0.0 => {
+            let turn = Compose::new().then(RandomAffine::new().degrees(deg), 1.0);
+            Some(
+                turn.apply_to_dataset(&test, EVAL_ROTATE_SEED)
+                    .map_err(|e| e.to_string())?,
+            )
+        }
+        _ => None,
+    };
+    let extra = match &o.extra_test {
+        Some(dir) => Some(idx::load_mnist(dir, idx::Split::Test).map_err(|e| e.to_string())?),
+        None => None,
+    };
     let mut model: Sequential<f32> = lenet5(&mut rand::rngs::StdRng::seed_from_u64(o.seed));
     let mut optimizer = make_optimizer(&o);
     let steps_per_epoch = train.len().div_ceil(o.batch_size);
@@ -256,6 +133,7 @@ fn run(o: Options) -> Result<(), Failure> {
         for (key, ours) in [
             ("seed", o.seed.to_string()),
             ("batch_size", o.batch_size.to_string()),
+            ("augment", recipe.describe()),
         ] {
             if let Some(theirs) = ckpt.metadata.get(key)
                 && *theirs != ours
@@ -285,7 +163,11 @@ fn run(o: Options) -> Result<(), Failure> {
         optimizer.learning_rate(),
         parallel::num_threads()
     );
-    let mut history = Vec::new();
+    println!("augmentation: {}", recipe.describe());
+    let mut history = Metrics {
+        augment: recipe.describe(),
+        epochs: Vec::new(),
+    };
     let mut last_eval = None;
     for epoch in start_epoch..o.epochs {
         let bar = ProgressBar::with_draw_target(Some(steps_per_epoch as u64), ProgressDrawTarget::stderr());
@@ -295,8 +177,13 @@ fn run(o: Options) -> Result<(), Failure> {
                 .progress_chars("=> "),
         );
         bar.set_prefix(format!("{}/{}", epoch + 1, o.epochs));
-        let batches =
+        let mut batches =
             Batches::<f32>::new(&train, o.batch_size, Normalize::MNIST).shuffled(o.seed, epoch as u64);
+        if !augment.is_empty() {
+            batches = batches
+                .augmented(&augment, o.seed, epoch as u64)
+                .map_err(|e| e.to_string())?;
+        }
         let schedule = Schedule {
             schedule: schedule.as_ref(),
             first_step: epoch * steps_per_epoch,
@@ -314,15 +201,30 @@ fn run(o: Options) -> Result<(), Failure> {
         })?;
         bar.finish_and_clear();
         let eval = evaluate(&mut model, &test, 500, Normalize::MNIST, 10).map_err(|e| e.to_string())?;
+        let mut score = |data: Option<&Dataset>| -> Result<Option<f64>, Failure> {
+            data.map(|d| evaluate(&mut model, d, 500, Normalize::MNIST, 10).map(|e| e.accuracy))
+                .transpose()
+                .map_err(|e| e.to_string())
+        };
+        let (rotated_test_accuracy, extra_test_accuracy) = (score(rotated.as_ref())?, score(extra.as_ref())?);
         let m = EpochMetrics {
             epoch: epoch + 1,
             train_loss: summary.mean_loss,
             test_accuracy: eval.accuracy,
+            rotated_test_accuracy,
+            extra_test_accuracy,
             seconds: summary.seconds,
             samples_per_sec: summary.samples as f64 / summary.seconds,
         };
+        let mut also = String::new();
+        if let (Some(a), Some(deg)) = (m.rotated_test_accuracy, o.eval_rotate) {
+            let _ = write!(also, ", rotated ±{deg}°: {:.2}%", 100.0 * a);
+        }
+        if let Some(a) = m.extra_test_accuracy {
+            let _ = write!(also, ", --extra-test: {:.2}%", 100.0 * a);
+        }
         println!(
-            "epoch {:>2}/{}: train loss {:.4}, test accuracy {:.2}%, {:.1} s, {:.0} samples/s",
+            "epoch {:>2}/{}: train loss {:.4}, test accuracy {:.2}%{also}, {:.1} s, {:.0} samples/s",
             m.epoch,
             o.epochs,
             m.train_loss,
@@ -330,15 +232,16 @@ fn run(o: Options) -> Result<(), Failure> {
             m.seconds,
             m.samples_per_sec
         );
-        history.push(m);
+        history.epochs.push(m);
         if let Some(path) = &o.metrics {
-            write_metrics(path, &history)?;
+            history.write(path)?;
         }
         if let Some(path) = &o.save {
             let meta = [
                 ("epoch", (epoch + 1).to_string()),
                 ("seed", o.seed.to_string()),
                 ("batch_size", o.batch_size.to_string()),
+                ("augment", recipe.describe()),
                 ("data", source.clone()),
             ];
             checkpoint::save(path, &model, Some(optimizer.as_ref()), &meta).map_err(|e| e.to_string())?;
@@ -361,11 +264,8 @@ fn run(o: Options) -> Result<(), Failure> {
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let result = match parse_options(&args) {
-        Ok(None) => {
-            println!("{HELP}");
-            return;
-        }
+    let result = match Options::parse_from_args(&args) {
+        Ok(None) => return,
         Ok(Some(o)) => run(o),
         Err(e) => Err(e),
     };

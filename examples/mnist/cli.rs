@@ -1,0 +1,242 @@
+//! The main job's command line (clap, derive): every option, its default and its check.
+
+use clap::error::{ContextKind, ContextValue, ErrorKind};
+use clap::{Parser, ValueEnum};
+use std::path::PathBuf;
+use tapegrad::nn::data::synthetic;
+use tapegrad::nn::data::transforms::Recipe;
+
+/// A one-line error: printed as `error: ...`, and the process exits with 2.
+pub type Failure = String;
+
+/// The options.
+#[derive(Parser, Debug)]
+#[command(
+    name = "mnist",
+    about = "Train LeNet-5 on handwritten digits: real MNIST with --data DIR, else the built-in digits.",
+    long_about = None,
+    override_usage = "cargo run --release --example mnist -- [OPTIONS]",
+    after_help = AUGMENT_HELP,
+    term_width = 100
+)]
+pub struct Options {
+    /// Train on real MNIST IDX files in DIR (train-images-idx3-ubyte, train-labels-idx1-ubyte,
+    /// t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte, raw or .gz;
+    /// http://yann.lecun.com/exdb/mnist/ or any mirror of those files)
+    #[arg(long, value_name = "DIR", help_heading = "Data")]
+    pub data: Option<PathBuf>,
+    /// Synthetic digits only: training images
+    #[arg(long, value_name = "N", default_value_t = synthetic::DEFAULT_TRAIN, help_heading = "Data")]
+    pub train_size: usize,
+    /// Synthetic digits only: test images
+    #[arg(long, value_name = "N", default_value_t = synthetic::DEFAULT_TEST, help_heading = "Data")]
+    pub test_size: usize,
+    /// Also score every epoch on the MNIST test set in DIR (t10k files), written to the
+    /// metrics as extra_test_accuracy: how training on the built-in digits transfers to real MNIST
+    #[arg(long, value_name = "DIR", help_heading = "Data")]
+    pub extra_test: Option<PathBuf>,
+
+    /// Passes over the training set
+    #[arg(long, value_name = "N", default_value_t = 3, help_heading = "Training")]
+    pub epochs: usize,
+    /// Images per step
+    #[arg(long, value_name = "N", default_value_t = 64, help_heading = "Training")]
+    pub batch_size: usize,
+    /// sgd (with Nesterov momentum) | adam | adamw
+    #[arg(
+        long,
+        value_name = "NAME",
+        value_enum,
+        ignore_case = true,
+        hide_possible_values = true,
+        default_value = "sgd",
+        help_heading = "Training"
+    )]
+    pub optimizer: OptimizerName,
+    /// Initial learning rate [default: 0.05 for sgd, 0.001 for adam/adamw]
+    #[arg(long, value_name = "RATE", help_heading = "Training")]
+    pub lr: Option<f64>,
+    /// cosine decays the rate to lr/100 over all steps, step halves it every 3 epochs
+    #[arg(
+        long,
+        value_name = "NAME",
+        value_enum,
+        ignore_case = true,
+        hide_possible_values = true,
+        default_value = "cosine",
+        help_heading = "Training"
+    )]
+    pub schedule: ScheduleName,
+    /// sgd only: momentum, with Nesterov
+    #[arg(long, value_name = "M", default_value_t = 0.9, help_heading = "Training")]
+    pub momentum: f64,
+    /// Weight decay (L2 for sgd/adam, decoupled for adamw) [default: 0, 0.01 for adamw]
+    #[arg(long, value_name = "W", help_heading = "Training")]
+    pub weight_decay: Option<f64>,
+    /// Seeds the initial weights, the shuffling, the augmentation and the synthetic digits
+    #[arg(long, value_name = "N", default_value_t = 1, help_heading = "Training")]
+    pub seed: u64,
+    /// Worker threads [default: one per core]
+    #[arg(long, value_name = "N", help_heading = "Training")]
+    pub threads: Option<usize>,
+
+    /// Augment the training images on the fly: none | standard (see below)
+    #[arg(
+        long,
+        value_name = "NAME",
+        default_value = "none",
+        help_heading = "Augmentation"
+    )]
+    pub augment: String,
+    /// Rotation range in degrees (overrides the recipe's)
+    #[arg(long, value_name = "DEG", help_heading = "Augmentation")]
+    pub rotate: Option<f32>,
+    /// Translation range as a fraction of the side (overrides the recipe's)
+    #[arg(long, value_name = "F", help_heading = "Augmentation")]
+    pub translate: Option<f32>,
+    /// Scale range: sizes in [1-S, 1+S] (overrides the recipe's)
+    #[arg(long, value_name = "S", help_heading = "Augmentation")]
+    pub scale: Option<f32>,
+    /// Shear range in degrees (overrides the recipe's)
+    #[arg(long, value_name = "DEG", help_heading = "Augmentation")]
+    pub shear: Option<f32>,
+    /// Probability of erasing one random rectangle (overrides the recipe's)
+    #[arg(long, value_name = "P", help_heading = "Augmentation")]
+    pub erase: Option<f32>,
+    /// Also score the test set with each image rotated by a seeded uniform angle in ±DEG,
+    /// written to the metrics as rotated_test_accuracy
+    #[arg(long, value_name = "DEG", help_heading = "Augmentation")]
+    pub eval_rotate: Option<f32>,
+
+    /// Write a checkpoint (safetensors) after every epoch
+    #[arg(long, value_name = "PATH", help_heading = "Files")]
+    pub save: Option<PathBuf>,
+    /// Continue from a checkpoint written by --save
+    #[arg(long, value_name = "PATH", help_heading = "Files")]
+    pub resume: Option<PathBuf>,
+    /// Write per-epoch metrics as JSON after every epoch
+    #[arg(long, value_name = "PATH", help_heading = "Files")]
+    pub metrics: Option<PathBuf>,
+}
+
+const AUGMENT_HELP: &str = "\
+Augmentation recipes (--augment):
+  none       no augmentation (the default)
+  standard   a random affine of every image: rotation ±10°, translation ±10% of the side,
+             scale 0.9-1.1, shear ±10°, bilinear, black outside. Drawn per sample from
+             (--seed, epoch, sample index): the same bits on any thread count and on resume.
+";
+
+/// `--optimizer`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum OptimizerName {
+    Sgd,
+    Adam,
+    Adamw,
+}
+
+/// `--schedule`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ScheduleName {
+    Cosine,
+    Step,
+    Constant,
+}
+
+impl Options {
+    /// The options of `args` (without the program name), `Ok(None)` after printing `--help`.
+    pub fn parse_from_args(args: &[String]) -> Result<Option<Options>, Failure> {
+        let argv = std::iter::once("mnist".to_string()).chain(args.iter().cloned());
+        let o = match Options::try_parse_from(argv) {
+            Ok(o) => o,
+            Err(e) if e.kind() == ErrorKind::DisplayHelp => {
+                print!("{}", e.render());
+                return Ok(None);
+            }
+            Err(e) => return Err(one_line(&e)),
+        };
+        o.check()?;
+        Ok(Some(o))
+    }
+
+    fn check(&self) -> Result<(), Failure> {
+        if self.batch_size == 0 || self.epochs == 0 || self.threads == Some(0) {
+            return Err("--batch-size, --epochs and --threads must be positive".into());
+        }
+        if self.data.is_none() && (self.train_size == 0 || self.test_size == 0) {
+            return Err("--train-size and --test-size must be positive".into());
+        }
+        if self.lr.is_some_and(|lr| !(lr > 0.0 && lr.is_finite())) {
+            return Err("--lr must be a positive number".into());
+        }
+        let ranges = [
+            ("--rotate", self.rotate, 180.0),
+            ("--translate", self.translate, 1.0),
+            ("--scale", self.scale, 0.99),
+            ("--shear", self.shear, 89.0),
+            ("--erase", self.erase, 1.0),
+            ("--eval-rotate", self.eval_rotate, 180.0),
+        ];
+        for (flag, value, max) in ranges {
+            if let Some(v) = value
+                && !(0.0..=max).contains(&v)
+            {
+                return Err(format!("{flag}: {v} is out of range (0 to {max})"));
+            }
+        }
+        self.recipe().map(|_| ())
+    }
+
+    /// The augmentation: the named recipe with the finer options applied over it.
+    pub fn recipe(&self) -> Result<Recipe, Failure> {
+        let mut r = Recipe::named(&self.augment.to_lowercase()).map_err(|_| {
+            format!(
+                "--augment: {:?} is not one of {}",
+                self.augment,
+                Recipe::NAMES.join(", ")
+            )
+        })?;
+        let affine = [self.rotate, self.translate, self.scale, self.shear];
+        if affine.iter().any(Option::is_some) {
+            r.affine_p = 1.0;
+        }
+        r.rotate = self.rotate.unwrap_or(r.rotate);
+        r.translate = self.translate.unwrap_or(r.translate);
+        r.scale = self.scale.unwrap_or(r.scale);
+        r.shear = self.shear.unwrap_or(r.shear);
+        r.erase_p = self.erase.unwrap_or(r.erase_p);
+        Ok(r)
+    }
+}
+
+/// clap's error as one line, in the wording the job always used for the common cases.
+fn one_line(e: &clap::Error) -> Failure {
+    let context = |kind| match e.get(kind) {
+        Some(ContextValue::String(s)) => Some(s.clone()),
+        _ => None,
+    };
+    // `--lr <RATE>` → `--lr`.
+    let flag =
+        context(ContextKind::InvalidArg).map(|a| a.split([' ', '=']).next().unwrap_or_default().to_string());
+    match (e.kind(), flag, context(ContextKind::InvalidValue)) {
+        (ErrorKind::UnknownArgument, Some(arg), _) => format!("unknown option {arg:?} (see --help)"),
+        (ErrorKind::InvalidValue, Some(flag), Some(v)) if v.is_empty() => {
+            format!("{flag} needs a value (see --help)")
+        }
+        (ErrorKind::InvalidValue, Some(flag), Some(v)) => match e.get(ContextKind::ValidValue) {
+            Some(ContextValue::Strings(valid)) => format!("{flag}: {v:?} is not one of {}", valid.join(", ")),
+            _ => format!("{flag}: {v:?} is not a valid value"),
+        },
+        (ErrorKind::ValueValidation, Some(flag), Some(v)) => {
+            let why = std::error::Error::source(e)
+                .map(|s| format!(" ({s})"))
+                .unwrap_or_default();
+            format!("{flag}: {v:?} is not a valid number{why}")
+        }
+        _ => {
+            let text = e.render().to_string();
+            let line = text.lines().next().unwrap_or("bad command line").trim();
+            format!("{} (see --help)", line.trim_start_matches("error: "))
+        }
+    }
+}

@@ -1,0 +1,159 @@
+//! Named augmentation recipes for digit images, and the transform of a whole dataset.
+
+use super::{Compose, ImageShape, RandomAffine, RandomErasing, sample_rng};
+use crate::data::Dataset;
+use autograd::runtime::parallel;
+use autograd::{Error, Result};
+
+/// The parameters of an augmentation of 28x28 digit images, each step off at zero: a
+/// random affine (rotation `±rotate` degrees, translation `±translate` of the side, scale
+/// `1 ± scale`, shear `±shear` degrees) with probability `affine_p`, then random erasing
+/// with probability `erase_p` (torchvision's area and aspect ranges, erased to black).
+///
+/// ```
+/// use nn::data::transforms::Recipe;
+/// let standard = Recipe::named("standard").unwrap();
+/// assert!(standard.rotate > 0.0);
+/// assert!(Recipe::named("none").unwrap().compose().is_empty());
+/// assert!(Recipe::named("fancy").is_err());
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Recipe {
+    /// Rotation range, degrees.
+    pub rotate: f32,
+    /// Translation range, as a fraction of the width and of the height.
+    pub translate: f32,
+    /// Scale range: `[1 − scale, 1 + scale]`.
+    pub scale: f32,
+    /// Shear range, degrees.
+    pub shear: f32,
+    /// Probability of the affine step.
+    pub affine_p: f32,
+    /// Probability of erasing one rectangle.
+    pub erase_p: f32,
+}
+
+impl Recipe {
+    /// No augmentation.
+    pub const NONE: Recipe = Recipe {
+        rotate: 0.0,
+        translate: 0.0,
+        scale: 0.0,
+        shear: 0.0,
+        affine_p: 0.0,
+        erase_p: 0.0,
+    };
+
+    /// The recipe measured best for LeNet-5 on MNIST (issue #12; `BENCHMARKS.md` and the
+    /// README give the figures).
+    pub const STANDARD: Recipe = Recipe {
+        rotate: 10.0,
+        translate: 0.1,
+        scale: 0.1,
+        shear: 10.0,
+        affine_p: 1.0,
+        erase_p: 0.0,
+    };
+
+    /// The names [`named`](Self::named) knows.
+    pub const NAMES: [&'static str; 2] = ["none", "standard"];
+
+    /// The recipe called `name` (`none` or `standard`).
+    pub fn named(name: &str) -> Result<Recipe> {
+        match name {
+            "none" => Ok(Self::NONE),
+            "standard" => Ok(Self::STANDARD),
+            other => Err(Error::invalid(
+                "Recipe::named",
+                &[],
+                format!("{other:?} is not one of {}", Self::NAMES.join(", ")),
+            )),
+        }
+    }
+
+    /// The transforms, in order, each with its probability.
+    pub fn compose(&self) -> Compose<u8> {
+        let mut steps = Compose::new();
+        let affine = self.rotate > 0.0 || self.translate > 0.0 || self.scale > 0.0 || self.shear > 0.0;
+        if affine && self.affine_p > 0.0 {
+            steps = steps.then(
+                RandomAffine::new()
+                    .degrees(self.rotate)
+                    .translate(self.translate, self.translate)
+                    .scale(1.0 - self.scale, 1.0 + self.scale)
+                    .shear(self.shear),
+                self.affine_p,
+            );
+        }
+        if self.erase_p > 0.0 {
+            steps = steps.then(RandomErasing::new(), self.erase_p);
+        }
+        steps
+    }
+
+    /// One line naming every step that is on, e.g.
+    /// `affine (rotate ±10°, translate ±0.1, scale 1±0.1, shear ±10°) p=1`.
+    pub fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        if self.affine_p > 0.0
+            && (self.rotate, self.translate, self.scale, self.shear) != (0.0, 0.0, 0.0, 0.0)
+        {
+            parts.push(format!(
+                "affine (rotate ±{}°, translate ±{}, scale 1±{}, shear ±{}°) p={}",
+                self.rotate, self.translate, self.scale, self.shear, self.affine_p
+            ));
+        }
+        if self.erase_p > 0.0 {
+            parts.push(format!("random erasing p={}", self.erase_p));
+        }
+        if parts.is_empty() {
+            "none".into()
+        } else {
+            parts.join(", then ")
+        }
+    }
+}
+
+impl Compose<u8> {
+    /// A copy of `data` with image `i` transformed by the stream of `(seed, 0, i)`, the
+    /// outside reading as 0 (black): a fixed augmented copy of a test set, for instance
+    /// (the images are split across the pool's threads; the result does not depend on
+    /// their number).
+    ///
+    /// ```
+    /// use nn::data::{Dataset, transforms::{Compose, RandomAffine}};
+    /// let data = Dataset { images: vec![255; 2 * 16], labels: vec![3, 4], rows: 4, cols: 4 };
+    /// let turned = Compose::new().then(RandomAffine::new().degrees(30.0), 1.0);
+    /// let copy = turned.apply_to_dataset(&data, 9).unwrap();
+    /// assert_eq!(copy.labels, data.labels);
+    /// assert_ne!(copy.images, data.images);
+    /// ```
+    pub fn apply_to_dataset(&self, data: &Dataset, seed: u64) -> Result<Dataset> {
+        let shape = ImageShape {
+            h: data.rows,
+            w: data.cols,
+            c: 1,
+        };
+        let n = shape.len();
+        let mut images = vec![0u8; data.images.len()];
+        const PART: usize = 256;
+        let parts = images.chunks_mut(PART * n.max(1)).enumerate();
+        let split = parallel::worth_splitting(data.len().div_ceil(PART), true);
+        let results = parallel::for_each_part(parts, split, |_, (p, out): (usize, &mut [u8])| {
+            let mut scratch = Vec::with_capacity(n);
+            for (k, dst) in out.chunks_exact_mut(n.max(1)).enumerate() {
+                let i = p * PART + k;
+                let mut rng = sample_rng(seed, 0, i as u64);
+                self.apply_with(data.image(i), shape, 0, &mut rng, dst, &mut scratch)?;
+            }
+            Ok(())
+        });
+        results.into_iter().collect::<Result<()>>()?;
+        Ok(Dataset {
+            images,
+            labels: data.labels.clone(),
+            rows: data.rows,
+            cols: data.cols,
+        })
+    }
+}
