@@ -23,8 +23,10 @@
 //! ```
 
 mod affine;
+mod elastic;
 
 pub use affine::{Affine, ImageShape};
+pub use elastic::{DisplacementField, Elastic};
 
 use autograd::{Error, Result};
 use rand::rngs::StdRng;
