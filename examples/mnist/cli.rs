@@ -100,6 +100,10 @@ pub struct Options {
     /// Shear range in degrees (overrides the recipe's)
     #[arg(long, value_name = "DEG", help_heading = "Augmentation")]
     pub shear: Option<f32>,
+    /// Elastic distortion (Simard et al. 2003): ALPHA,SIGMA in pixels, optionally ,P for its
+    /// probability [P default: 1] (overrides the recipe's)
+    #[arg(long, value_name = "A,S[,P]", value_parser = parse_elastic, help_heading = "Augmentation")]
+    pub elastic: Option<(f32, f32, f32)>,
     /// Probability of erasing one random rectangle (overrides the recipe's)
     #[arg(long, value_name = "P", help_heading = "Augmentation")]
     pub erase: Option<f32>,
@@ -205,8 +209,28 @@ impl Options {
         r.scale = self.scale.unwrap_or(r.scale);
         r.shear = self.shear.unwrap_or(r.shear);
         r.erase_p = self.erase.unwrap_or(r.erase_p);
+        if let Some((alpha, sigma, p)) = self.elastic {
+            (r.elastic_alpha, r.elastic_sigma, r.elastic_p) = (alpha, sigma, p);
+        }
         Ok(r)
     }
+}
+
+/// `--elastic A,S[,P]`.
+fn parse_elastic(v: &str) -> Result<(f32, f32, f32), String> {
+    let parts: Vec<f32> = v
+        .split(',')
+        .map(|p| p.trim().parse::<f32>().map_err(|e| e.to_string()))
+        .collect::<Result<_, _>>()?;
+    let (alpha, sigma, p) = match parts[..] {
+        [a, s] => (a, s, 1.0),
+        [a, s, p] => (a, s, p),
+        _ => return Err("expected ALPHA,SIGMA or ALPHA,SIGMA,P".into()),
+    };
+    if !(alpha >= 0.0 && alpha.is_finite() && sigma > 0.0 && sigma.is_finite() && (0.0..=1.0).contains(&p)) {
+        return Err("need ALPHA >= 0, SIGMA > 0 and P in [0, 1]".into());
+    }
+    Ok((alpha, sigma, p))
 }
 
 /// clap's error as one line, in the wording the job always used for the common cases.
@@ -231,7 +255,7 @@ fn one_line(e: &clap::Error) -> Failure {
             let why = std::error::Error::source(e)
                 .map(|s| format!(" ({s})"))
                 .unwrap_or_default();
-            format!("{flag}: {v:?} is not a valid number{why}")
+            format!("{flag}: {v:?} is not valid{why}")
         }
         _ => {
             let text = e.render().to_string();

@@ -1,7 +1,7 @@
 //! [`Transform`]: one random transform of a sample; [`Compose`]: several, each applied with
 //! its own probability, in order.
 
-use super::{ImageShape, Pixel, RandomAffine, sample_rng};
+use super::{Elastic, ImageShape, Pixel, RandomAffine, sample_rng};
 use autograd::{Error, Result};
 use rand::RngExt;
 use rand::rngs::StdRng;
@@ -48,6 +48,16 @@ pub trait Transform<P: Pixel>: Send + Sync + std::fmt::Debug {
 impl<P: Pixel + Send + Sync> Transform<P> for RandomAffine {
     fn name(&self) -> &str {
         "RandomAffine"
+    }
+
+    fn apply(&self, rng: &mut StdRng, shape: ImageShape, fill: P, src: &[P], dst: &mut [P]) -> Result<()> {
+        self.sample(rng, shape)?.apply(src, shape, fill, dst)
+    }
+}
+
+impl<P: Pixel + Send + Sync> Transform<P> for Elastic {
+    fn name(&self) -> &str {
+        "Elastic"
     }
 
     fn apply(&self, rng: &mut StdRng, shape: ImageShape, fill: P, src: &[P], dst: &mut [P]) -> Result<()> {

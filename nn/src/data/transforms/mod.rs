@@ -28,11 +28,13 @@
 
 mod affine;
 mod compose;
+mod elastic;
 mod erasing;
 mod recipe;
 
 pub use affine::{Affine, ImageShape};
 pub use compose::{Compose, Transform};
+pub use elastic::{DisplacementField, Elastic};
 pub use erasing::{EraseValue, RandomErasing};
 pub use recipe::Recipe;
 

@@ -1,14 +1,16 @@
 //! Named augmentation recipes for digit images, and the transform of a whole dataset.
 
-use super::{Compose, ImageShape, RandomAffine, RandomErasing, sample_rng};
+use super::{Compose, Elastic, ImageShape, RandomAffine, RandomErasing, sample_rng};
 use crate::data::Dataset;
 use autograd::runtime::parallel;
 use autograd::{Error, Result};
 
 /// The parameters of an augmentation of 28x28 digit images, each step off at zero: a
 /// random affine (rotation `±rotate` degrees, translation `±translate` of the side, scale
-/// `1 ± scale`, shear `±shear` degrees) with probability `affine_p`, then random erasing
-/// with probability `erase_p` (torchvision's area and aspect ranges, erased to black).
+/// `1 ± scale`, shear `±shear` degrees) with probability `affine_p`, then an elastic
+/// distortion (Simard et al. 2003: `α = elastic_alpha`, `σ = elastic_sigma` pixels) with
+/// probability `elastic_p`, then random erasing with probability `erase_p` (torchvision's
+/// area and aspect ranges, erased to black).
 ///
 /// ```
 /// use nn::data::transforms::Recipe;
@@ -29,6 +31,12 @@ pub struct Recipe {
     pub shear: f32,
     /// Probability of the affine step.
     pub affine_p: f32,
+    /// `α` of the elastic distortion, pixels.
+    pub elastic_alpha: f32,
+    /// `σ` of the elastic distortion, pixels.
+    pub elastic_sigma: f32,
+    /// Probability of the elastic step.
+    pub elastic_p: f32,
     /// Probability of erasing one rectangle.
     pub erase_p: f32,
 }
@@ -41,6 +49,9 @@ impl Recipe {
         scale: 0.0,
         shear: 0.0,
         affine_p: 0.0,
+        elastic_alpha: 0.0,
+        elastic_sigma: 4.0,
+        elastic_p: 0.0,
         erase_p: 0.0,
     };
 
@@ -52,6 +63,9 @@ impl Recipe {
         scale: 0.1,
         shear: 10.0,
         affine_p: 1.0,
+        elastic_alpha: 0.0,
+        elastic_sigma: 4.0,
+        elastic_p: 0.0,
         erase_p: 0.0,
     };
 
@@ -85,6 +99,13 @@ impl Recipe {
                 self.affine_p,
             );
         }
+        if self.elastic_p > 0.0 && self.elastic_alpha > 0.0 {
+            let elastic = Elastic {
+                alpha: self.elastic_alpha,
+                sigma: self.elastic_sigma,
+            };
+            steps = steps.then(elastic, self.elastic_p);
+        }
         if self.erase_p > 0.0 {
             steps = steps.then(RandomErasing::new(), self.erase_p);
         }
@@ -101,6 +122,12 @@ impl Recipe {
             parts.push(format!(
                 "affine (rotate ±{}°, translate ±{}, scale 1±{}, shear ±{}°) p={}",
                 self.rotate, self.translate, self.scale, self.shear, self.affine_p
+            ));
+        }
+        if self.elastic_p > 0.0 && self.elastic_alpha > 0.0 {
+            parts.push(format!(
+                "elastic (alpha {}, sigma {}) p={}",
+                self.elastic_alpha, self.elastic_sigma, self.elastic_p
             ));
         }
         if self.erase_p > 0.0 {
