@@ -100,6 +100,9 @@ pub struct Options {
     /// Shear range in degrees (overrides the recipe's)
     #[arg(long, value_name = "DEG", help_heading = "Augmentation")]
     pub shear: Option<f32>,
+    /// Probability of the affine step (overrides the recipe's)
+    #[arg(long, value_name = "P", help_heading = "Augmentation")]
+    pub affine_p: Option<f32>,
     /// Elastic distortion (Simard et al. 2003): ALPHA,SIGMA in pixels, optionally ,P for its
     /// probability [P default: 1] (overrides the recipe's)
     #[arg(long, value_name = "A,S[,P]", value_parser = parse_elastic, help_heading = "Augmentation")]
@@ -179,6 +182,7 @@ impl Options {
             ("--scale", self.scale, 0.99),
             ("--shear", self.shear, 89.0),
             ("--erase", self.erase, 1.0),
+            ("--affine-p", self.affine_p, 1.0),
             ("--eval-rotate", self.eval_rotate, 180.0),
         ];
         for (flag, value, max) in ranges {
@@ -209,6 +213,7 @@ impl Options {
         r.scale = self.scale.unwrap_or(r.scale);
         r.shear = self.shear.unwrap_or(r.shear);
         r.erase_p = self.erase.unwrap_or(r.erase_p);
+        r.affine_p = self.affine_p.unwrap_or(r.affine_p);
         if let Some((alpha, sigma, p)) = self.elastic {
             (r.elastic_alpha, r.elastic_sigma, r.elastic_p) = (alpha, sigma, p);
         }

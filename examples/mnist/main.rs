@@ -117,7 +117,18 @@ fn run(o: Options) -> Result<(), Failure> {
         _ => None,
     };
     let extra = match &o.extra_test {
-        Some(dir) => Some(idx::load_mnist(dir, idx::Split::Test).map_err(|e| e.to_string())?),
+        Some(dir) => {
+            let t = idx::load_mnist(dir, idx::Split::Test).map_err(|e| e.to_string())?;
+            if (t.rows, t.cols) != (28, 28) {
+                return Err(format!(
+                    "{}: LeNet-5 needs 28x28 images, the files hold {}x{}",
+                    dir.display(),
+                    t.rows,
+                    t.cols
+                ));
+            }
+            Some(t)
+        }
         None => None,
     };
     let mut model: Sequential<f32> = lenet5(&mut rand::rngs::StdRng::seed_from_u64(o.seed));
