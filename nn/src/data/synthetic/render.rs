@@ -23,11 +23,31 @@ fn dist(a: P, b: P) -> f64 {
 /// Spacing of the polyline points along a stroke, in template units (about 0.7 px).
 const STEP: f64 = 0.04;
 
-/// The polyline of a stroke, in template units.
-fn trace(ops: &[Op]) -> Vec<P> {
+/// Moves every point of a stroke's operations by up to `j` (template units) and turns its arcs'
+/// ends by up to `60·j` degrees and scales their radii by up to `1 ± 2j`, so that the template's
+/// parts (a loop's size, a stem's place) vary independently of each other.
+fn jitter(op: Op, j: f64, rng: &mut SplitMix64) -> Op {
+    let mut d = || rng.sym(j);
+    match op {
+        M(x, y) => M(x + d(), y + d()),
+        L(x, y) => L(x + d(), y + d()),
+        C(x1, y1, x2, y2, x, y) => C(x1 + d(), y1 + d(), x2 + d(), y2 + d(), x + d(), y + d()),
+        A(cx, cy, rx, ry, a0, a1) => A(
+            cx + d(),
+            cy + d(),
+            rx * (1.0 + 2.0 * d()),
+            ry * (1.0 + 2.0 * d()),
+            a0 + 60.0 * d(),
+            a1 + 60.0 * d(),
+        ),
+    }
+}
+
+/// The polyline of a stroke, in template units, its operations jittered by up to `j`.
+fn trace(ops: &[Op], j: f64, rng: &mut SplitMix64) -> Vec<P> {
     let mut pts: Vec<P> = Vec::with_capacity(64);
     for &op in ops {
-        match op {
+        match jitter(op, j, rng) {
             M(x, y) => pts.push(p(x, y)),
             L(x, y) => {
                 let a = *pts.last().expect("a line needs a start");
@@ -101,64 +121,84 @@ fn adjust_start(pts: &mut Vec<P>, delta: f64) {
     }
 }
 
+/// The nodes of the elastic field per axis: a cubic B-spline grid over template coordinates
+/// `-0.25..=1.25` in steps of `FIELD_STEP`, so that the field covers the unit box and a little
+/// beyond it.
+const FIELD_NODES: usize = 7;
+const FIELD_STEP: f64 = 0.25;
+const FIELD_START: f64 = -0.25;
+
+/// The uniform cubic B-spline's weights of the four nodes around a point at fraction `t` of
+/// its cell: smooth (C²), positive, and summing to 1.
+fn bspline(t: f64) -> [f64; 4] {
+    let u = 1.0 - t;
+    [
+        u * u * u / 6.0,
+        (3.0 * t * t * t - 6.0 * t * t + 4.0) / 6.0,
+        (-3.0 * t * t * t + 3.0 * t * t + 3.0 * t + 1.0) / 6.0,
+        t * t * t / 6.0,
+    ]
+}
+
 /// The random hand of one image: every distortion between template and pixels.
 struct Hand {
     /// Vertical warp `y + waist·y(1−y)`: moves the middle of the digit up or down.
     waist: f64,
     /// Horizontal taper: the width scales by `1 + taper·(y − ½)`.
     taper: f64,
-    /// A smooth displacement field, `Σ amp·sin(k·p + phase)` per axis.
-    waves: [(f64, f64, f64, f64, bool); 6],
+    /// An elastic displacement field: a random `(dx, dy)` at each node of a B-spline grid,
+    /// interpolated smoothly in between (the geometric counterpart of Simard et al.'s elastic
+    /// distortion, applied to the pen's path instead of the pixels).
+    field: [[(f64, f64); FIELD_NODES]; FIELD_NODES],
     /// Template units to pixels: the linear part of the affine map.
     m: [f64; 4],
 }
 
 impl Hand {
     fn new(rng: &mut SplitMix64) -> Self {
-        let waist = rng.sym(0.14);
-        let taper = rng.sym(0.3);
-        let waves = std::array::from_fn(|i| {
-            let amp = rng.range(0.0, 0.05);
-            let wavelength = rng.range(0.6, 1.6);
-            let (s, c) = sin_cos(rng.range(0.0, std::f64::consts::TAU));
-            let k = std::f64::consts::TAU / wavelength;
-            (
-                amp,
-                k * c,
-                k * s,
-                rng.range(0.0, std::f64::consts::TAU),
-                i % 2 == 0,
-            )
-        });
-        let size = 18.5 * rng.range(0.8, 1.1);
-        let width = rng.range(0.85, 1.15);
+        let waist = rng.sym(0.2);
+        let taper = rng.sym(0.4);
+        let strength = rng.range(0.0, 0.3);
+        let field = std::array::from_fn(|_| std::array::from_fn(|_| (rng.sym(strength), rng.sym(strength))));
+        let width = rng.range(0.75, 1.3);
         // Handwriting leans right more often than left: a negative shear moves the top right.
-        let shear = rng.range(-0.32, 0.08);
-        let (s, c) = sin_cos(rng.range(-8.0, 17.0).to_radians());
-        // Rotation · [[size·width, shear·size], [0, size]]
-        let (a, b, d) = (size * width, shear * size, size);
+        let shear = rng.range(-0.3, 0.12);
+        let (s, c) = sin_cos(rng.range(-12.0, 18.0).to_radians());
+        // Rotation · [[width, shear], [0, 1]]; the size is set later, when the digit is fit.
+        let (a, b, d) = (width, shear, 1.0);
         let m = [c * a, c * b - s * d, s * a, s * b + c * d];
         Hand {
             waist,
             taper,
-            waves,
+            field,
             m,
         }
+    }
+
+    /// The elastic field's displacement at a template point.
+    fn displacement(&self, x: f64, y: f64) -> (f64, f64) {
+        let cell = |v: f64| {
+            let g = ((v - FIELD_START) / FIELD_STEP).clamp(1.0, (FIELD_NODES - 2) as f64 - 1e-9);
+            let i = g.floor();
+            (i as usize - 1, bspline(g - i))
+        };
+        let ((i0, wx), (j0, wy)) = (cell(x), cell(y));
+        let (mut dx, mut dy) = (0.0, 0.0);
+        for (j, wj) in wy.iter().enumerate() {
+            for (i, wi) in wx.iter().enumerate() {
+                let (fx, fy) = self.field[j0 + j][i0 + i];
+                dx += wi * wj * fx;
+                dy += wi * wj * fy;
+            }
+        }
+        (dx, dy)
     }
 
     /// A template point mapped to pixels, before centring.
     fn map(&self, q: P) -> P {
         let y = q.y + self.waist * q.y * (1.0 - q.y);
         let x = 0.5 + (q.x - 0.5) * (1.0 + self.taper * (q.y - 0.5));
-        let (mut dx, mut dy) = (0.0, 0.0);
-        for &(amp, kx, ky, phase, horizontal) in &self.waves {
-            let v = amp * sin_cos(kx * x + ky * y + phase).0;
-            if horizontal {
-                dx += v;
-            } else {
-                dy += v;
-            }
-        }
+        let (dx, dy) = self.displacement(x, y);
         let (u, v) = (x + dx - 0.5, y + dy - 0.5);
         p(self.m[0] * u + self.m[1] * v, self.m[2] * u + self.m[3] * v)
     }
@@ -189,19 +229,26 @@ pub(super) fn render(digit: usize, rng: &mut SplitMix64, out: &mut [u8]) {
 /// Draws one image of a template into `out` (28×28 bytes).
 pub(super) fn draw(template: &Template, rng: &mut SplitMix64, out: &mut [u8]) {
     let hand = Hand::new(rng);
-    let half_width = rng.range(0.68, 1.6);
+    let half_width = 0.6 + 1.5 * rng.unit() * rng.unit().sqrt();
     let soft = rng.range(0.45, 0.95).min(half_width + 0.2);
     let wobble = rng.range(0.0, 0.15);
+    let shape_jitter = rng.range(0.0, 0.12);
 
     // Strokes in pixels, with their pen widths.
     let mut pens: Vec<Pen> = Vec::with_capacity(template.strokes.len());
     for ops in template.strokes {
-        let mut pts = trace(ops);
+        let mut pts = trace(ops, shape_jitter, rng);
         adjust_start(&mut pts, rng.range(-0.1, 0.06));
         pts.reverse();
         adjust_start(&mut pts, rng.range(-0.1, 0.06));
         pts.reverse();
-        let pts: Vec<P> = pts.into_iter().map(|q| hand.map(q)).collect();
+        // Separate strokes are placed independently: each moves a little on its own.
+        let (ox, oy) = if template.strokes.len() > 1 {
+            (rng.sym(0.05), rng.sym(0.05))
+        } else {
+            (0.0, 0.0)
+        };
+        let pts: Vec<P> = pts.into_iter().map(|q| hand.map(p(q.x + ox, q.y + oy))).collect();
         let (period, phase) = (rng.range(8.0, 25.0), rng.range(0.0, std::f64::consts::TAU));
         let mut along = 0.0;
         let mut half = Vec::with_capacity(pts.len());
@@ -216,35 +263,28 @@ pub(super) fn draw(template: &Template, rng: &mut SplitMix64, out: &mut [u8]) {
         pens.push(Pen { pts, half });
     }
 
-    // Centre the ink (length-weighted centroid of the centrelines) near the image centre, then
-    // keep the digit inside the frame with a blank pixel at the border.
-    let (mut sx, mut sy, mut sl) = (0.0, 0.0, 0.0);
+    // MNIST's normalisation: scale the digit so that its ink's bounding box (at the grey level
+    // `BOX_LEVEL`) has its longer side `BOX` px, draw it, then move it by whole pixels so that
+    // its centre of mass lands on pixel (14, 14).
     let (mut lo, mut hi) = (p(f64::MAX, f64::MAX), p(f64::MIN, f64::MIN));
+    let mut widest: f64 = 0.0;
     for pen in &pens {
-        for w in pen.pts.windows(2) {
-            let l = dist(w[0], w[1]);
-            sx += (w[0].x + w[1].x) * 0.5 * l;
-            sy += (w[0].y + w[1].y) * 0.5 * l;
-            sl += l;
-        }
         for (q, &h) in pen.pts.iter().zip(&pen.half) {
-            lo = p(lo.x.min(q.x - h), lo.y.min(q.y - h));
-            hi = p(hi.x.max(q.x + h), hi.y.max(q.y + h));
+            lo = p(lo.x.min(q.x), lo.y.min(q.y));
+            hi = p(hi.x.max(q.x), hi.y.max(q.y));
+            widest = widest.max(h);
         }
     }
-    let centre = if sl > 0.0 {
-        p(sx / sl, sy / sl)
-    } else {
-        p(0.0, 0.0)
-    };
-    let room = SIDE as f64 - 2.0 - 2.0 * soft;
-    let fit = (room / (hi.x - lo.x)).min(room / (hi.y - lo.y)).min(1.0);
-    let target = p(SIDE as f64 / 2.0 + rng.sym(2.0), SIDE as f64 / 2.0 + rng.sym(2.0));
-    let mut shift = p(target.x - centre.x * fit, target.y - centre.y * fit);
-    let margin = 1.0 + soft;
-    let bound = SIDE as f64 - margin;
-    shift.x += (margin - (lo.x * fit + shift.x)).max(0.0) - (hi.x * fit + shift.x - bound).max(0.0);
-    shift.y += (margin - (lo.y * fit + shift.y)).max(0.0) - (hi.y * fit + shift.y - bound).max(0.0);
+    // Where the ink ramp of `draw_segment` crosses `BOX_LEVEL`, beyond the centreline.
+    let edge = widest + soft - BOX_LEVEL * 2.0 * soft / INK_GAIN;
+    let span = (hi.x - lo.x).max(hi.y - lo.y).max(1e-9);
+    let fit = ((BOX - 2.0 * edge) / span).max(0.0);
+    // The box's centre at the image centre, give or take the pixel grid's phase.
+    let centre = p(SIDE as f64 / 2.0 + rng.sym(0.5), SIDE as f64 / 2.0 + rng.sym(0.5));
+    let shift = p(
+        centre.x - (lo.x + hi.x) * 0.5 * fit,
+        centre.y - (lo.y + hi.y) * 0.5 * fit,
+    );
     for pen in &mut pens {
         for q in &mut pen.pts {
             *q = p(q.x * fit + shift.x, q.y * fit + shift.y);
@@ -257,13 +297,23 @@ pub(super) fn draw(template: &Template, rng: &mut SplitMix64, out: &mut [u8]) {
     for pen in &pens {
         for i in 0..pen.pts.len().saturating_sub(1) {
             let (a, b) = (pen.pts[i], pen.pts[i + 1]);
-            let half = 0.5 * (pen.half[i] + pen.half[i + 1]) * fit;
+            let half = 0.5 * (pen.half[i] + pen.half[i + 1]);
             draw_segment(&mut ink, a, b, half, soft);
         }
         if pen.pts.len() == 1 {
             draw_segment(&mut ink, pen.pts[0], pen.pts[0], pen.half[0], soft);
         }
     }
+    // A soft pen or a blurred scan in some images: a separable [b, 1, b] / (1 + 2b) blur, then
+    // the cores brought back to full ink (MNIST's digits all reach 255).
+    if rng.chance(0.5) {
+        blur(&mut ink, rng.range(0.1, 0.5));
+        let peak = ink.iter().fold(0.0f64, |m, &v| m.max(v));
+        if peak > 0.0 && peak < 1.0 {
+            ink.iter_mut().for_each(|v| *v /= peak);
+        }
+    }
+    centre_the_mass(&mut ink);
 
     // Noise: mild on the ink, and a few faint specks on the background in some images.
     let noise = rng.range(0.0, 0.1);
@@ -281,6 +331,85 @@ pub(super) fn draw(template: &Template, rng: &mut SplitMix64, out: &mut [u8]) {
     }
     for (o, v) in out.iter_mut().zip(ink) {
         *o = (v.clamp(0.0, 1.0) * 255.0).round() as u8;
+    }
+}
+
+/// The longer side of the ink's bounding box, in pixels, as in MNIST (whose digits were
+/// scaled to fit a 20×20 box, then centred by their centre of mass in 28×28).
+const BOX: f64 = 20.0;
+
+/// The grey level (0–1) at which the bounding box is measured.
+const BOX_LEVEL: f64 = 30.0 / 255.0;
+
+/// Moves the ink by whole pixels so that its centre of mass lands on pixel (14, 14) (row and
+/// column indices, as MNIST centres its digits), less where that would push ink onto the
+/// outermost ring of pixels.
+fn centre_the_mass(ink: &mut [f64; PIXELS]) {
+    let (mut mass, mut mx, mut my) = (0.0, 0.0, 0.0);
+    let (mut r0, mut r1, mut c0, mut c1) = (SIDE, 0, SIDE, 0);
+    for r in 0..SIDE {
+        for c in 0..SIDE {
+            let v = ink[r * SIDE + c].min(1.0);
+            if v > 0.0 {
+                mass += v;
+                mx += v * c as f64;
+                my += v * r as f64;
+                (r0, r1, c0, c1) = (r0.min(r), r1.max(r), c0.min(c), c1.max(c));
+            }
+        }
+    }
+    if mass == 0.0 {
+        return;
+    }
+    let centre = (SIDE / 2) as f64;
+    // The shift, clamped so that rows r0..=r1 and columns c0..=c1 stay inside 1..SIDE-1.
+    let clamp = |want: f64, lo: usize, hi: usize| -> isize {
+        let (min, max) = (1 - lo as isize, (SIDE - 2) as isize - hi as isize);
+        if min > max {
+            0
+        } else {
+            (want.round() as isize).clamp(min, max)
+        }
+    };
+    let dx = clamp(centre - mx / mass, c0, c1);
+    let dy = clamp(centre - my / mass, r0, r1);
+    if dx == 0 && dy == 0 {
+        return;
+    }
+    let old = *ink;
+    ink.fill(0.0);
+    for r in r0..=r1 {
+        for c in c0..=c1 {
+            let (nr, nc) = (r as isize + dy, c as isize + dx);
+            if (0..SIDE as isize).contains(&nr) && (0..SIDE as isize).contains(&nc) {
+                ink[nr as usize * SIDE + nc as usize] = old[r * SIDE + c];
+            }
+        }
+    }
+}
+
+/// Blurs `ink` with the separable kernel `[b, 1, b] / (1 + 2b)` (zero beyond the image).
+fn blur(ink: &mut [f64; PIXELS], b: f64) {
+    let norm = 1.0 / (1.0 + 2.0 * b);
+    let at = |v: &[f64; PIXELS], r: isize, c: isize| -> f64 {
+        if (0..SIDE as isize).contains(&r) && (0..SIDE as isize).contains(&c) {
+            v[r as usize * SIDE + c as usize]
+        } else {
+            0.0
+        }
+    };
+    let mut rows = [0.0f64; PIXELS];
+    for r in 0..SIDE as isize {
+        for c in 0..SIDE as isize {
+            rows[r as usize * SIDE + c as usize] =
+                (at(ink, r, c) + b * (at(ink, r, c - 1) + at(ink, r, c + 1))) * norm;
+        }
+    }
+    for r in 0..SIDE as isize {
+        for c in 0..SIDE as isize {
+            ink[r as usize * SIDE + c as usize] =
+                (at(&rows, r, c) + b * (at(&rows, r - 1, c) + at(&rows, r + 1, c))) * norm;
+        }
     }
 }
 

@@ -47,17 +47,17 @@ const T0: &[Template] = &[
 const T1: &[Template] = &[
     // A single down stroke.
     Template {
-        weight: 0.6,
+        weight: 0.75,
         strokes: &[&[M(0.5, 0.0), L(0.5, 1.0)]],
     },
     // With a flag.
     Template {
-        weight: 0.28,
+        weight: 0.19,
         strokes: &[&[M(0.28, 0.2), L(0.56, 0.0), L(0.56, 1.0)]],
     },
     // With a flag and a foot.
     Template {
-        weight: 0.12,
+        weight: 0.06,
         strokes: &[
             &[M(0.3, 0.2), L(0.54, 0.0), L(0.54, 1.0)],
             &[M(0.3, 1.0), L(0.8, 1.0)],
@@ -84,9 +84,32 @@ const T2: &[Template] = &[
             L(0.84, 0.97),
         ]],
     },
-    // A loop at the bottom left before the base.
+    // A curly 2: the neck runs into a loop at the bottom left, which crosses it and turns
+    // into the base.
+    Template {
+        weight: 0.3,
+        strokes: &[&[
+            A(0.5, 0.27, 0.32, 0.26, 190.0, 370.0),
+            C(0.78, 0.5, 0.6, 0.68, 0.42, 0.82),
+            A(0.3, 0.84, 0.13, 0.12, -10.0, 290.0),
+            C(0.5, 0.8, 0.6, 0.98, 0.9, 0.94),
+        ]],
+    },
+    // A big round loop at the bottom: the neck sweeps down to the left, round and back up
+    // through itself, then out along the base.
     Template {
         weight: 0.25,
+        strokes: &[&[
+            A(0.5, 0.24, 0.3, 0.22, 190.0, 360.0),
+            C(0.8, 0.5, 0.3, 0.6, 0.2, 0.82),
+            C(0.14, 1.0, 0.6, 1.02, 0.66, 0.8),
+            C(0.7, 0.62, 0.5, 0.56, 0.36, 0.68),
+            C(0.5, 0.76, 0.7, 0.92, 0.92, 0.94),
+        ]],
+    },
+    // A loop at the bottom left before the base.
+    Template {
+        weight: 0.2,
         strokes: &[&[
             A(0.5, 0.26, 0.3, 0.25, 195.0, 375.0),
             C(0.72, 0.5, 0.4, 0.7, 0.22, 0.9),
@@ -173,6 +196,15 @@ const T6: &[Template] = &[
             A(0.47, 0.72, 0.27, 0.26, 180.0, -150.0),
         ]],
     },
+    // An upright stem down the left side into a wide, low loop.
+    Template {
+        weight: 0.3,
+        strokes: &[&[
+            M(0.45, 0.0),
+            C(0.3, 0.25, 0.18, 0.5, 0.2, 0.78),
+            A(0.52, 0.78, 0.32, 0.21, 180.0, -160.0),
+        ]],
+    },
     // A straight slanted stem and a smaller loop.
     Template {
         weight: 0.4,
@@ -189,6 +221,20 @@ const T7: &[Template] = &[
     Template {
         weight: 0.5,
         strokes: &[&[M(0.14, 0.03), L(0.86, 0.03), L(0.42, 1.0)]],
+    },
+    // A short bar and a long stem.
+    Template {
+        weight: 0.2,
+        strokes: &[&[M(0.32, 0.05), L(0.82, 0.03), L(0.46, 1.0)]],
+    },
+    // A bar curving into the stem.
+    Template {
+        weight: 0.2,
+        strokes: &[&[
+            M(0.14, 0.14),
+            C(0.35, 0.0, 0.7, 0.02, 0.86, 0.05),
+            C(0.7, 0.35, 0.55, 0.65, 0.5, 1.0),
+        ]],
     },
     // With a crossbar.
     Template {
@@ -245,6 +291,16 @@ const T9: &[Template] = &[
         strokes: &[&[
             A(0.48, 0.28, 0.27, 0.25, 5.0, -355.0),
             C(0.76, 0.6, 0.72, 0.86, 0.5, 1.0),
+        ]],
+    },
+    // A small loop, pointed at the top left, and a long straight stem.
+    Template {
+        weight: 0.3,
+        strokes: &[&[
+            M(0.7, 0.1),
+            C(0.55, -0.02, 0.22, 0.02, 0.22, 0.24),
+            C(0.22, 0.42, 0.6, 0.44, 0.7, 0.14),
+            L(0.6, 1.0),
         ]],
     },
     // A loop, then a separate straight stem.

@@ -159,7 +159,8 @@ impl Elastic {
     /// `Δx`'s row-major, then `Δy`'s), smoothed and scaled. Fails on an `alpha` that is
     /// negative or not finite and a `sigma` that is not positive and finite.
     pub fn sample(&self, rng: &mut StdRng, shape: ImageShape) -> Result<DisplacementField> {
-        if !(self.alpha.is_finite() && self.alpha >= 0.0) || !(self.sigma.is_finite() && self.sigma > 0.0) {
+        let ok = self.alpha.is_finite() && self.alpha >= 0.0 && self.sigma.is_finite() && self.sigma > 0.0;
+        if !ok {
             return Err(Error::invalid(
                 "Elastic",
                 &[],
