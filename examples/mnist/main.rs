@@ -26,7 +26,7 @@ use metrics::{EpochMetrics, Metrics};
 
 /// Seeds the angles of `--eval-rotate`: one fixed rotated test set for every run, whatever
 /// its `--seed`, so that runs can be compared.
-const EVAL_ROTATE_SEED: u64 = 0x5EED_0F_7E57;
+const EVAL_ROTATE_SEED: u64 = 0x005E_ED0F_7E57;
 
 fn make_optimizer(o: &Options) -> Box<dyn Optimizer<f32>> {
     match o.optimizer {

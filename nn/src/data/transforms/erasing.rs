@@ -81,7 +81,9 @@ impl RandomErasing {
             EraseValue::Constant(v) => v.is_finite(),
             EraseValue::Uniform(lo, hi) => lo.is_finite() && hi.is_finite() && lo <= hi,
         };
-        if !(0.0 < a0 && a0 <= a1 && a1 <= 1.0) || !(0.0 < r0 && r0 <= r1 && r1.is_finite()) || !ok_value {
+        let ok_area = 0.0 < a0 && a0 <= a1 && a1 <= 1.0;
+        let ok_ratio = 0.0 < r0 && r0 <= r1 && r1.is_finite();
+        if !(ok_area && ok_ratio && ok_value) {
             return Err(Error::invalid(
                 "RandomErasing",
                 &[],
