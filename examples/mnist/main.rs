@@ -15,7 +15,7 @@ use tapegrad::nn::layers::Sequential;
 use tapegrad::nn::models::lenet5;
 use tapegrad::nn::train::checkpoint;
 use tapegrad::nn::train::epoch::{EpochError, Schedule, train_epoch};
-use tapegrad::nn::train::optim::{Adam, ConstantLr, CosineLr, LrSchedule, Optimizer, Sgd, StepLr};
+use tapegrad::nn::train::optim::{Adam, ConstantLr, CosineLr, LrSchedule, Optimizer, Sgd, StepLr, Warmup};
 use tapegrad::nn::train::{Evaluation, evaluate};
 
 mod cli;
@@ -46,18 +46,28 @@ fn make_optimizer(o: &Options) -> Box<dyn Optimizer<f32>> {
 }
 
 fn make_schedule(o: &Options, base: f64, steps_per_epoch: usize) -> Box<dyn LrSchedule> {
+    fn warm(steps: usize, inner: impl LrSchedule + 'static) -> Box<dyn LrSchedule> {
+        Box::new(Warmup { steps, inner })
+    }
+    let steps = o.warmup;
     match o.schedule {
-        ScheduleName::Cosine => Box::new(CosineLr {
-            base,
-            min: base / 100.0,
-            total: o.epochs * steps_per_epoch,
-        }),
-        ScheduleName::Step => Box::new(StepLr {
-            base,
-            step_size: 3 * steps_per_epoch,
-            gamma: 0.5,
-        }),
-        ScheduleName::Constant => Box::new(ConstantLr(base)),
+        ScheduleName::Cosine => warm(
+            steps,
+            CosineLr {
+                base,
+                min: base / 100.0,
+                total: o.epochs * steps_per_epoch,
+            },
+        ),
+        ScheduleName::Step => warm(
+            steps,
+            StepLr {
+                base,
+                step_size: 3 * steps_per_epoch,
+                gamma: 0.5,
+            },
+        ),
+        ScheduleName::Constant => warm(steps, ConstantLr(base)),
     }
 }
 

@@ -3,16 +3,17 @@
 //!
 //! - [`Affine`]: one rotation, translation, scale and shear about the centre, sampled
 //!   bilinearly with a fill value; [`RandomAffine`] draws one per sample from its ranges.
-//! - [`sample_rng`]: the random stream of one sample, from `(seed, epoch, index)` alone, so
-//!   that a run gives the same bits on any number of threads and a resumed run continues
-//!   the same stream.
-//!
+//! - [`Elastic`]: an elastic distortion (Simard et al. 2003), a smoothed random
+//!   [`DisplacementField`].
 //! - [`RandomErasing`]: one random rectangle overwritten.
 //! - [`Transform`]: the trait of a random per-sample transform (implement it for your own);
 //!   [`Compose`]: several, each with a probability, in order;
 //!   [`Batches::augmented`](crate::data::batches::Batches::augmented) applies one on the fly
 //!   to every training batch, across the pool's threads while the training step runs.
 //! - [`Recipe`]: the named recipes of the main job's `--augment` (`none`, `standard`).
+//! - [`sample_rng`]: the random stream of one sample, from `(seed, epoch, index)` alone, so
+//!   that a run gives the same bits on any number of threads and a resumed run continues
+//!   the same stream.
 //!
 //! ```
 //! use nn::data::transforms::{ImageShape, RandomAffine, sample_rng};

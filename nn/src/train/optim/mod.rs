@@ -10,5 +10,5 @@ mod sgd;
 
 pub use adam::Adam;
 pub use optimizer::{Optimizer, OptimizerState, clip_grad_norm};
-pub use schedule::{ConstantLr, CosineLr, LrSchedule, StepLr};
+pub use schedule::{ConstantLr, CosineLr, LrSchedule, StepLr, Warmup};
 pub use sgd::Sgd;

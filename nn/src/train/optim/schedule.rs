@@ -52,3 +52,33 @@ impl LrSchedule for CosineLr {
         self.min + (self.base - self.min) * (1.0 + (std::f64::consts::PI * frac).cos()) / 2.0
     }
 }
+
+/// A linear warm-up in front of another schedule: the rate of `inner` scaled by
+/// `(t + 1) / steps` for the first `steps` steps, then `inner` unchanged. Starting a
+/// high rate gently keeps the first steps from pushing units of a freshly initialised
+/// network into the dead zone of their ReLU.
+///
+/// ```
+/// use nn::train::optim::{ConstantLr, LrSchedule, Warmup};
+/// let s = Warmup { steps: 4, inner: ConstantLr(0.1) };
+/// let rates: Vec<f64> = (0..6).map(|t| s.lr_at(t)).collect();
+/// assert_eq!(rates, [0.025, 0.05, 0.075, 0.1, 0.1, 0.1]);
+/// ```
+#[derive(Clone, Copy, Debug)]
+pub struct Warmup<S: LrSchedule> {
+    /// The length of the warm-up, in steps (0: none).
+    pub steps: usize,
+    /// The schedule warmed up.
+    pub inner: S,
+}
+
+impl<S: LrSchedule> LrSchedule for Warmup<S> {
+    fn lr_at(&self, t: usize) -> f64 {
+        let lr = self.inner.lr_at(t);
+        if t < self.steps {
+            lr * (t + 1) as f64 / self.steps as f64
+        } else {
+            lr
+        }
+    }
+}
