@@ -191,26 +191,53 @@ fn gaussian(sigma: f32, longest: usize) -> Vec<f32> {
 
 /// Smooths `field` (`h × w`, row-major) in place with the separable kernel `taps` (one side,
 /// centre first), renormalised over the taps inside the image, then scales it by `alpha`.
+///
+/// Each pass adds whole shifted lines (`dst[x] += t_|k| · src[x + k]` for one `k` at a time),
+/// which the compiler turns into vector code, then divides by the sum of the taps that fell
+/// inside the image at each position.
 fn smooth(field: &mut [f32], scratch: &mut [f32], h: usize, w: usize, taps: &[f32], alpha: f32) {
-    let r = taps.len() - 1;
-    // One 1-D pass over `n` values `stride` apart, from `src` into `dst`.
-    let pass = |src: &[f32], dst: &mut [f32], n: usize, stride: usize, scale: f32| {
-        for i in 0..n {
-            let (lo, hi) = (i.saturating_sub(r), (i + r).min(n - 1));
-            let (mut sum, mut norm) = (0.0f32, 0.0f32);
-            for j in lo..=hi {
-                let t = taps[i.abs_diff(j)];
-                sum += t * src[j * stride];
-                norm += t;
-            }
-            dst[i * stride] = scale * sum / norm;
-        }
-    };
-    for y in 0..h {
-        let row = y * w..(y + 1) * w;
-        pass(&field[row.clone()], &mut scratch[row], w, 1, 1.0);
+    if h == 0 || w == 0 {
+        return;
     }
-    for x in 0..w {
-        pass(&scratch[x..], &mut field[x..], h, w, alpha);
+    let r = taps.len() - 1;
+    let norms = |n: usize| -> Vec<f32> {
+        (0..n)
+            .map(|i| {
+                (i.saturating_sub(r)..=(i + r).min(n - 1))
+                    .map(|j| taps[i.abs_diff(j)])
+                    .sum()
+            })
+            .collect()
+    };
+    let (norm_x, norm_y) = (norms(w), norms(h));
+    // Along x, into `scratch`.
+    for (src, dst) in field.chunks_exact(w).zip(scratch.chunks_exact_mut(w)) {
+        dst.fill(0.0);
+        for k in -(r.min(w - 1) as isize)..=(r.min(w - 1) as isize) {
+            let t = taps[k.unsigned_abs()];
+            let (from, to, len) = if k >= 0 {
+                (k as usize, 0, w - k as usize)
+            } else {
+                (0, k.unsigned_abs(), w - k.unsigned_abs())
+            };
+            for (d, s) in dst[to..to + len].iter_mut().zip(&src[from..from + len]) {
+                *d += t * s;
+            }
+        }
+        for (d, n) in dst.iter_mut().zip(&norm_x) {
+            *d /= n;
+        }
+    }
+    // Along y, back into `field`, scaled by `alpha`.
+    for (y, dst) in field.chunks_exact_mut(w).enumerate() {
+        dst.fill(0.0);
+        for j in y.saturating_sub(r)..=(y + r).min(h - 1) {
+            let t = taps[y.abs_diff(j)];
+            for (d, s) in dst.iter_mut().zip(&scratch[j * w..(j + 1) * w]) {
+                *d += t * s;
+            }
+        }
+        let scale = alpha / norm_y[y];
+        dst.iter_mut().for_each(|d| *d *= scale);
     }
 }
