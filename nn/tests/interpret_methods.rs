@@ -386,3 +386,23 @@ fn bad_arguments_are_errors_naming_the_function() {
             .contains("[N, H, W, C]")
     );
 }
+
+#[test]
+fn top_activations_of_a_dense_layer_read_the_whole_image() {
+    let model = small_model(3);
+    let x = common::values(&[6, 9, 9, 1], 2);
+    let top = top_activations(&model, "fc", &x, 2).unwrap();
+    assert_eq!(top.len(), 3);
+    let out = logits(&model, &x).to_vec();
+    for (c, list) in top.iter().enumerate() {
+        let best = (0..6).fold(0, |b, n| if out[n * 3 + c] > out[b * 3 + c] { n } else { b });
+        assert_eq!((list[0].image, list[0].position), (best, (0, 0)));
+        assert_eq!(
+            list[0].field,
+            Field {
+                rows: 0..9,
+                cols: 0..9
+            }
+        );
+    }
+}

@@ -26,7 +26,7 @@ type Candidate = (f64, usize, (usize, usize));
 /// For every channel of `layer`'s output, the `k` images of `images` `[N, H, W, C]` whose
 /// strongest activation of that feature map is highest, best first (each image at most once
 /// per channel; ties go to the lower image index). The images go through in chunks of 128
-/// without a tape.
+/// without a tape. For a dense layer (output `[N, F]`) the field is the whole image.
 ///
 /// ```
 /// use autograd::Tensor;
@@ -57,11 +57,14 @@ pub fn top_activations<T: Element>(
     let split = layer_index(F, model, layer)? + 1;
     // Per channel, (value, image, position) of every image's maximum.
     let mut best: Vec<Vec<Candidate>> = Vec::new();
+    // Whether the layer's output is feature maps [N, h, w, C] (else [N, F]: no field).
+    let mut spatial = false;
     for start in (0..n).step_by(CHUNK) {
         let end = (start + CHUNK).min(n);
         let tape = Tape::no_grad();
         let a = model.forward_range(&tape.constant(images.slice(0, start, end, 1)?), 0..split)?;
         let (fh, fw, c) = map_dims(F, layer, a.shape())?;
+        spatial = a.shape().len() == 4;
         best.resize_with(c, Vec::new);
         for (r, map) in a.value().as_slice().chunks(fh * fw * c).enumerate() {
             for (ch, list) in best.iter_mut().enumerate() {
@@ -82,7 +85,8 @@ pub fn top_activations<T: Element>(
             list.truncate(k);
             list.into_iter()
                 .map(|(value, image, position)| {
-                    let field = if model.layer(layer).and_then(|l| l.spatial_extent()).is_some() {
+                    // A dense layer's unit reads the whole image.
+                    let field = if spatial {
                         receptive_field(model, layer, position, (h, w))?
                     } else {
                         Field {
