@@ -406,3 +406,67 @@ fn top_activations_of_a_dense_layer_read_the_whole_image() {
         );
     }
 }
+
+#[test]
+fn smoothgrad_of_a_relu_unit_is_the_probability_that_the_noise_keeps_it_active() {
+    // f(x) = ReLU(x_0), image (0.3, 1.3) (range 1): with σ = 0.5 the noise keeps the unit
+    // active with probability Φ(0.3 / 0.5) = Φ(0.6) = 0.72575, the mean of d f / d x_0.
+    let model = Sequential::<f64>::new()
+        .add("fc", Dense::from_tensors(t(&[1.0, 0.0], &[2, 1]), None).unwrap())
+        .add("relu", ReLU);
+    let sg = nn::interpret::SmoothGrad {
+        samples: 4_000,
+        sigma: 0.5,
+        seed: 9,
+        method: Method::Gradient,
+    };
+    let g = sg
+        .attribute(&model, &t(&[0.3, 1.3], &[1, 2]), &[0])
+        .unwrap()
+        .to_vec();
+    // Standard error sqrt(p(1 - p) / 4000) = 0.007.
+    assert!((g[0] - 0.72575).abs() < 0.03 && g[1] == 0.0, "{g:?}");
+    // No noise: the plain gradient.
+    let sg0 = nn::interpret::SmoothGrad {
+        sigma: 0.0,
+        samples: 3,
+        ..sg
+    };
+    assert_eq!(
+        sg0.attribute(&model, &t(&[0.3, 1.3], &[1, 2]), &[0])
+            .unwrap()
+            .to_vec(),
+        [1.0, 0.0]
+    );
+}
+
+#[test]
+fn f32_and_f64_give_the_same_maps() {
+    let m64 = lenet5::<f64, _>(&mut rand::rngs::StdRng::seed_from_u64(6));
+    let mut m32 = lenet5::<f32, _>(&mut rand::rngs::StdRng::seed_from_u64(0));
+    for ((_, p), (_, q)) in m32.parameters_mut().into_iter().zip(m64.parameters()) {
+        p.set(q.value().cast()).unwrap();
+    }
+    let x64 = common::values(&[3, 28, 28, 1], 4);
+    let x32: Tensor<f32> = x64.cast();
+    let targets = [2, 4, 6];
+    for method in Method::ALL {
+        let (a, b) = (
+            attribute(&m64, &x64, &targets, method).unwrap(),
+            attribute(&m32, &x32, &targets, method).unwrap(),
+        );
+        let scale = a.as_slice().iter().fold(0.0f64, |m, v| m.max(v.abs()));
+        let diff = a
+            .as_slice()
+            .iter()
+            .zip(b.as_slice())
+            .fold(0.0f64, |m, (x, &y)| m.max((x - y as f64).abs()));
+        assert!(diff < 1e-4 * scale, "{method:?}: {diff} against {scale}");
+    }
+    let (c64, c32) = (
+        grad_cam(&m64, "conv2", &x64, &targets).unwrap(),
+        grad_cam(&m32, "conv2", &x32, &targets).unwrap(),
+    );
+    let scale = c64.as_slice().iter().fold(0.0f64, |m, v| m.max(v.abs()));
+    assert!(scale > 0.0 && c64.all_close(&c32.cast(), 1e-4 * scale));
+}
