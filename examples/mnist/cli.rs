@@ -67,8 +67,8 @@ pub struct Options {
         help_heading = "Training"
     )]
     pub schedule: ScheduleName,
-    /// Steps over which the rate rises linearly to --lr before the schedule takes over
-    #[arg(long, value_name = "STEPS", default_value_t = 0, help_heading = "Training")]
+    /// Steps over which the rate rises linearly to --lr before the schedule takes over (0: none)
+    #[arg(long, value_name = "STEPS", default_value_t = 500, help_heading = "Training")]
     pub warmup: usize,
     /// sgd only: momentum, with Nesterov
     #[arg(long, value_name = "M", default_value_t = 0.9, help_heading = "Training")]
