@@ -10,7 +10,9 @@
 //!   by variable or by [`Param`]. Graphs are dynamic: whatever Rust code ran is what the tape
 //!   holds.
 //! - [`CustomOp`]: the public op API (forward, backward, explicitly [`Saved`] tensors). Every
-//!   primitive here and every layer of the `nn` crate is built on it.
+//!   primitive here and every layer of the `nn` crate is built on it. A backward pass hands
+//!   the ops a [`BackwardContext`], whose [`ReluRule`] (set with [`Tape::set_relu_rule`])
+//!   turns the gradient into a deconvnet or guided-backpropagation signal.
 //! - [`GradCheck`]: the tape's gradients against central finite differences in `f64`.
 //! - [`runtime`]: what kernels need besides arithmetic, for op authors: the thread pool and
 //!   its work splitter, the buffer pool, SIMD dispatch and GEMM on strided views.
@@ -48,7 +50,7 @@ pub mod tensor;
 pub use element::{DType, Element};
 pub use error::{Error, Result};
 pub use gradcheck::{ElementCheck, GradCheck, GradCheckReport, gradcheck};
-pub use op::{CustomOp, Saved};
+pub use op::{BackwardContext, CustomOp, ReluRule, Saved};
 pub use shape::Shape;
 pub use tape::{Gradients, Param, ParamId, Tape, Var};
 pub use tensor::Tensor;

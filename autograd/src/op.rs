@@ -1,6 +1,11 @@
 //! The custom-op API: one small trait with a forward and a backward rule, the way
 //! `torch.autograd.Function` and JAX's `custom_vjp` define an op. Every primitive of this
 //! crate, and every layer of the `nn` crate, is an implementation of it.
+//!
+//! A backward pass also hands every op a [`BackwardContext`]: settings of the pass that are
+//! the same for every op and every thread of it, such as the [`ReluRule`] that attribution
+//! methods (deconvnet, guided backpropagation) choose with
+//! [`Tape::set_relu_rule`](crate::Tape::set_relu_rule).
 
 use crate::element::Element;
 use crate::error::Result;
@@ -65,6 +70,80 @@ impl<T: Element> Saved<T> {
     }
 }
 
+/// Which signal a ReLU sends back, for input `X` (the forward input; `X > 0` exactly where
+/// the output `A = max(X, 0)` is positive) and incoming signal `R` (`dL/dA` for the gradient):
+///
+/// | rule | backward signal | from |
+/// |---|---|---|
+/// | [`Gradient`](ReluRule::Gradient) | `R · [X > 0]` | the derivative (the default) |
+/// | [`Deconvnet`](ReluRule::Deconvnet) | `R · [R > 0]` | Zeiler & Fergus 2014: the ReLU applied to the backward signal |
+/// | [`Guided`](ReluRule::Guided) | `R · [X > 0] · [R > 0]` | guided backpropagation, Springenberg et al. 2014 |
+///
+/// Only `Gradient` gives derivatives; the other two give the visualisations of
+/// `nn::interpret`. A NaN in `R` passes through wherever `[X > 0]` lets it (`[R > 0]` reads
+/// "not `R ≤ 0`"), so NaN propagates under every rule.
+///
+/// ```
+/// use autograd::op::ReluRule;
+/// let r = -2.0f64;
+/// assert_eq!(ReluRule::Gradient.backprop(true, r), -2.0); // X > 0: passed
+/// assert_eq!(ReluRule::Deconvnet.backprop(true, r), 0.0); // R < 0: rectified
+/// assert_eq!(ReluRule::Deconvnet.backprop(false, 3.0), 3.0); // X ignored
+/// assert_eq!(ReluRule::Guided.backprop(false, 3.0), 0.0);
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum ReluRule {
+    /// `R · [X > 0]`: the gradient.
+    #[default]
+    Gradient,
+    /// `R · [R > 0]`: the deconvnet's rectification of the backward signal.
+    Deconvnet,
+    /// `R · [X > 0] · [R > 0]`: guided backpropagation.
+    Guided,
+}
+
+impl ReluRule {
+    /// The signal one ReLU sends back: `r` is the incoming signal, `x_positive` whether the
+    /// forward input was positive (equivalently the output, for a ReLU).
+    #[inline(always)]
+    pub fn backprop<T: Element>(self, x_positive: bool, r: T) -> T {
+        // `[R > 0]` lets a NaN through (`r != r` is NaN), so NaN propagates.
+        #[allow(clippy::eq_op)]
+        let r_positive = r > T::ZERO || r != r;
+        let pass = match self {
+            ReluRule::Gradient => x_positive,
+            ReluRule::Deconvnet => r_positive,
+            ReluRule::Guided => x_positive && r_positive,
+        };
+        if pass { r } else { T::ZERO }
+    }
+}
+
+/// The settings of one backward pass, handed to every op's
+/// [`CustomOp::backward_with_context`]; set on the tape, so every op (and every thread of a
+/// parallel kernel) of the pass sees the same values.
+///
+/// ```
+/// use autograd::op::{BackwardContext, ReluRule};
+/// let ctx = BackwardContext::default().with_relu_rule(ReluRule::Guided);
+/// assert_eq!(ctx.relu_rule, ReluRule::Guided);
+/// assert_eq!(BackwardContext::default().relu_rule, ReluRule::Gradient);
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub struct BackwardContext {
+    /// What every ReLU sends back, fused ones included.
+    pub relu_rule: ReluRule,
+}
+
+impl BackwardContext {
+    /// The same context with another ReLU rule.
+    pub fn with_relu_rule(mut self, rule: ReluRule) -> Self {
+        self.relu_rule = rule;
+        self
+    }
+}
+
 /// An op with its own backward rule.
 ///
 /// `forward` maps input tensors to one output tensor and saves what `backward` needs, in
@@ -75,6 +154,12 @@ impl<T: Element> Saved<T> {
 ///
 /// Apply it to variables with [`Tape::apply`](crate::Tape::apply) or
 /// [`Var::apply`](crate::Var::apply).
+///
+/// The tape calls [`backward_with_context`](CustomOp::backward_with_context), which by
+/// default ignores the context and calls `backward`. An op that contains a ReLU (a fused
+/// activation, say) overrides it and applies [`BackwardContext::relu_rule`] there, so that
+/// deconvnet and guided backpropagation reach it too; its `backward` then calls
+/// `backward_with_context` with the default context (the gradient).
 ///
 /// ```
 /// use autograd::{CustomOp, Saved, Tape, Tensor, Result};
@@ -115,4 +200,17 @@ pub trait CustomOp<T: Element>: 'static {
         grad_output: &Tensor<T>,
         needs_grad: &[bool],
     ) -> Result<Vec<Option<Tensor<T>>>>;
+
+    /// [`backward`](Self::backward) under the settings of the pass (`ctx`). The default
+    /// ignores `ctx`: right for every op without a ReLU in it.
+    fn backward_with_context(
+        &self,
+        ctx: &BackwardContext,
+        saved: &Saved<T>,
+        grad_output: &Tensor<T>,
+        needs_grad: &[bool],
+    ) -> Result<Vec<Option<Tensor<T>>>> {
+        let _ = ctx;
+        self.backward(saved, grad_output, needs_grad)
+    }
 }

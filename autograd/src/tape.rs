@@ -12,7 +12,7 @@
 
 use crate::element::Element;
 use crate::error::{Error, Result};
-use crate::op::{CustomOp, Saved};
+use crate::op::{BackwardContext, CustomOp, ReluRule, Saved};
 use crate::shape::Shape;
 use crate::tensor::Tensor;
 use smallvec::SmallVec;
@@ -124,6 +124,8 @@ pub struct Tape<T: Element = f32> {
     nodes: RefCell<Vec<Node<T>>>,
     params: RefCell<HashMap<ParamId, usize>>,
     recording: Cell<bool>,
+    relu_rule: Cell<ReluRule>,
+    frozen_params: Cell<bool>,
 }
 
 impl<T: Element> Default for Tape<T> {
@@ -140,6 +142,8 @@ impl<T: Element> Tape<T> {
             nodes: RefCell::new(Vec::new()),
             params: RefCell::new(HashMap::new()),
             recording: Cell::new(true),
+            relu_rule: Cell::new(ReluRule::Gradient),
+            frozen_params: Cell::new(false),
         }
     }
 
@@ -165,6 +169,43 @@ impl<T: Element> Tape<T> {
         }
         let _restore = Restore(&self.recording, self.recording.replace(false));
         f()
+    }
+
+    /// Chooses what every ReLU sends back in this tape's backward passes, fused ReLUs
+    /// included (see [`ReluRule`]); [`ReluRule::Gradient`], the derivative, unless set.
+    /// It stays set across [`reset`](Self::reset).
+    ///
+    /// ```
+    /// use autograd::{ReluRule, Tape, Tensor};
+    /// let tape = Tape::<f64>::new();
+    /// let x = tape.var(Tensor::from_vec(vec![-1.0, 2.0], &[2]).unwrap());
+    /// let y = x.relu();
+    /// let r = Tensor::from_vec(vec![5.0, -3.0], &[2]).unwrap();
+    /// assert_eq!(tape.backward_with(&y, r.clone()).unwrap()[&x].to_vec(), [0.0, -3.0]);
+    /// tape.set_relu_rule(ReluRule::Deconvnet);
+    /// assert_eq!(tape.backward_with(&y, r.clone()).unwrap()[&x].to_vec(), [5.0, 0.0]);
+    /// tape.set_relu_rule(ReluRule::Guided);
+    /// assert_eq!(tape.backward_with(&y, r).unwrap()[&x].to_vec(), [0.0, 0.0]);
+    /// ```
+    pub fn set_relu_rule(&self, rule: ReluRule) {
+        self.relu_rule.set(rule);
+    }
+
+    /// With `true`, parameters bound from now on ([`param`](Self::param)) are constants:
+    /// backward passes compute only the gradients of variables, skipping every `dW` and
+    /// `db` (what input attributions want). `grads[&param]` is then not available.
+    pub fn set_params_frozen(&self, frozen: bool) {
+        self.frozen_params.set(frozen);
+    }
+
+    /// Whether parameters bound now are constants ([`set_params_frozen`](Self::set_params_frozen)).
+    pub fn params_frozen(&self) -> bool {
+        self.frozen_params.get()
+    }
+
+    /// The ReLU rule of this tape's backward passes.
+    pub fn relu_rule(&self) -> ReluRule {
+        self.relu_rule.get()
     }
 
     /// The number of entries recorded (leaves and ops).
@@ -225,9 +266,10 @@ impl<T: Element> Tape<T> {
     }
 
     /// Binds a parameter to this tape: a variable holding its current value, whose gradient
-    /// is `grads[&param]` after `backward`. Binding it again returns the same variable.
+    /// is `grads[&param]` after `backward`. Binding it again returns the same variable. In
+    /// no-grad mode, or with parameters frozen, it is a constant.
     pub fn param(&self, param: &Param<T>) -> Var<'_, T> {
-        if !self.is_recording() {
+        if !self.is_recording() || self.params_frozen() {
             return self.constant(param.value.clone());
         }
         let existing = self.params.borrow().get(&param.id).copied();
@@ -317,6 +359,7 @@ impl<T: Element> Tape<T> {
             ));
         }
         let nodes = self.nodes.borrow();
+        let ctx = BackwardContext::default().with_relu_rule(self.relu_rule());
         let mut grads: Vec<Option<Tensor<T>>> = vec![None; nodes.len()];
         if let Some(root) = output.node {
             grads[root] = Some(grad_output);
@@ -325,7 +368,7 @@ impl<T: Element> Tape<T> {
                 let node = &nodes[i];
                 if let Entry::Op { op, saved, inputs } = &node.entry {
                     let needs: SmallVec<[bool; 4]> = inputs.iter().map(Option::is_some).collect();
-                    let input_grads = op.backward(saved, &g, &needs)?;
+                    let input_grads = op.backward_with_context(&ctx, saved, &g, &needs)?;
                     if input_grads.len() != inputs.len() {
                         return Err(Error::Backward {
                             why: format!(

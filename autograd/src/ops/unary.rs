@@ -1,11 +1,12 @@
 //! Elementwise functions: exp, log, sqrt, abs, relu, sigmoid, tanh. Each line of the table
 //! below is one op: its forward `y = f(x)` and its backward `dx = dy · f'(x)`, where the
-//! derivative may use the input `x` and the output `y`.
+//! derivative may use the input `x` and the output `y`. ReLU is written out after the table:
+//! its backward signal follows the pass's [`ReluRule`](crate::ReluRule).
 
 use super::infallible;
 use crate::element::Element;
 use crate::error::Result;
-use crate::op::{CustomOp, Saved};
+use crate::op::{BackwardContext, CustomOp, Saved};
 use crate::tape::Var;
 use crate::tensor::Tensor;
 
@@ -78,11 +79,6 @@ unary_ops! {
         y = |x| x.abs(),
         dx = |x, y, dy| if x > T::ZERO { dy } else if x < T::ZERO { -dy } else { T::ZERO };
 
-    /// `y = max(x, 0)`; `dx = dy` where `x > 0`, else 0.
-    ReluOp, relu, "relu":
-        y = |x| if x > T::ZERO { x } else { T::ZERO },
-        dx = |x, y, dy| if x > T::ZERO { dy } else { T::ZERO };
-
     /// `y = 1 / (1 + e⁻ˣ)` (computed without overflow for either sign); `dx = dy · y(1 - y)`.
     SigmoidOp, sigmoid, "sigmoid":
         y = |x| if x >= T::ZERO {
@@ -97,4 +93,50 @@ unary_ops! {
     TanhOp, tanh, "tanh":
         y = |x| x.tanh(),
         dx = |x, y, dy| dy * (T::ONE - y * y);
+}
+
+/// `y = max(x, 0)`; backward `dx = dy · [x > 0]` for the gradient, or the pass's other
+/// [`ReluRule`](crate::ReluRule) (deconvnet `dy · [dy > 0]`, guided `dy · [x > 0] · [dy > 0]`).
+struct ReluOp;
+
+impl<T: Element> CustomOp<T> for ReluOp {
+    fn name(&self) -> &str {
+        "relu"
+    }
+    fn forward(&mut self, inputs: &[&Tensor<T>], saved: &mut Saved<T>) -> Result<Tensor<T>> {
+        saved.save(inputs[0].clone());
+        Ok(inputs[0].map(|x| if x > T::ZERO { x } else { T::ZERO }))
+    }
+    fn backward(&self, saved: &Saved<T>, dy: &Tensor<T>, needs: &[bool]) -> Result<Vec<Option<Tensor<T>>>> {
+        self.backward_with_context(&BackwardContext::default(), saved, dy, needs)
+    }
+    fn backward_with_context(
+        &self,
+        ctx: &BackwardContext,
+        saved: &Saved<T>,
+        dy: &Tensor<T>,
+        _: &[bool],
+    ) -> Result<Vec<Option<Tensor<T>>>> {
+        let x = saved.get(0).as_slice();
+        let rule = ctx.relu_rule;
+        let mut dx = crate::runtime::buffer::take_dirty::<T>(x.len());
+        crate::runtime::simd::dispatch(
+            #[inline(always)]
+            || {
+                for ((d, &x), &r) in dx.iter_mut().zip(x).zip(dy.as_slice()) {
+                    *d = rule.backprop(x > T::ZERO, r);
+                }
+            },
+        );
+        Ok(vec![Some(Tensor::from_vec(dx, dy.shape())?)])
+    }
+}
+
+impl<'t, T: Element> Var<'t, T> {
+    /// `y = max(x, 0)`; `dx = dy` where `x > 0`, else 0 (under
+    /// [`ReluRule::Gradient`](crate::ReluRule::Gradient), the
+    /// default; see [`Tape::set_relu_rule`](crate::Tape::set_relu_rule) for the others).
+    pub fn relu(&self) -> Var<'t, T> {
+        infallible(Var::apply(ReluOp, &[self]))
+    }
 }

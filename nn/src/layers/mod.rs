@@ -17,7 +17,7 @@ mod stateless;
 mod weighted;
 
 pub use init::Init;
-pub use module::Module;
+pub use module::{Module, SpatialExtent};
 pub use sequential::Sequential;
 pub use stateless::{AvgPool2d, Dropout, Flatten, MaxPool2d, ReLU, Sigmoid, Tanh};
 pub use weighted::{Conv2d, Dense};

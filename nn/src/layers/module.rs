@@ -8,6 +8,27 @@
 
 use autograd::{Element, Param, Result, Var};
 
+/// How a layer's output positions read its input positions along the two spatial axes of an
+/// `[N, H, W, C]` image: what receptive fields are computed from
+/// (`nn::interpret::receptive_field`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum SpatialExtent {
+    /// Output position `(i, j)` reads input position `(i, j)` only (activations, dropout).
+    Pointwise,
+    /// A sliding window (convolution, pooling), per axis `(along H, along W)`: output `i`
+    /// reads the inputs `i·s − p + k·d` for `k = 0, …, f − 1`.
+    Window {
+        /// `f`: the kernel size.
+        kernel: (usize, usize),
+        /// `s`: the stride.
+        stride: (usize, usize),
+        /// `p`: the padding on each side.
+        padding: (usize, usize),
+        /// `d`: the step between kernel taps.
+        dilation: (usize, usize),
+    },
+}
+
 /// A layer or a model. Models are plain data, shareable between threads.
 pub trait Module<T: Element = f32>: Send + Sync {
     /// The forward pass, recorded on `x`'s tape.
@@ -25,4 +46,11 @@ pub trait Module<T: Element = f32>: Send + Sync {
 
     /// Switches between training (`true`) and evaluation behaviour (dropout).
     fn set_training(&mut self, _training: bool) {}
+
+    /// How output positions read input positions, for layers that keep the image layout;
+    /// `None` for layers that do not (flatten, dense) and for layers that do not say (the
+    /// default).
+    fn spatial_extent(&self) -> Option<SpatialExtent> {
+        None
+    }
 }

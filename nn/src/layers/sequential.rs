@@ -1,7 +1,8 @@
 //! `Sequential`: layers applied one after another.
 
 use super::module::Module;
-use autograd::{Element, Param, Result, Var};
+use autograd::{Element, Error, Param, Result, Var};
+use std::ops::Range;
 
 /// Layers applied one after another, each under a name that prefixes its parameters'.
 ///
@@ -46,6 +47,67 @@ impl<T: Element> Sequential<T> {
     /// The layers' names, in order.
     pub fn names(&self) -> impl Iterator<Item = &str> {
         self.layers.iter().map(|(n, _)| n.as_str())
+    }
+
+    /// The number of layers.
+    pub fn len(&self) -> usize {
+        self.layers.len()
+    }
+
+    /// Whether there are no layers.
+    pub fn is_empty(&self) -> bool {
+        self.layers.is_empty()
+    }
+
+    /// The layers with their names, in order.
+    pub fn layers(&self) -> impl Iterator<Item = (&str, &dyn Module<T>)> {
+        self.layers.iter().map(|(n, l)| (n.as_str(), l.as_ref()))
+    }
+
+    /// The index of the layer called `name` (the first, if several share it).
+    pub fn position(&self, name: &str) -> Option<usize> {
+        self.layers.iter().position(|(n, _)| n == name)
+    }
+
+    /// The layer called `name`.
+    pub fn layer(&self, name: &str) -> Option<&dyn Module<T>> {
+        self.position(name).map(|i| self.layers[i].1.as_ref())
+    }
+
+    /// The layers `range` (by index) applied to `x`: `forward_range(x, 0..k)` then
+    /// `forward_range(h, k..len())` is the whole forward pass, split at layer `k`, so a
+    /// caller can look at, or keep the gradient of, the feature maps in between.
+    ///
+    /// ```
+    /// use autograd::{Tape, Tensor};
+    /// use nn::layers::{Dense, Module, ReLU, Sequential};
+    /// use rand::SeedableRng;
+    /// let mut rng = rand::rngs::StdRng::seed_from_u64(0);
+    /// let model = Sequential::<f64>::new()
+    ///     .add("fc1", Dense::new(4, 8, &mut rng))
+    ///     .add("relu", ReLU)
+    ///     .add("fc2", Dense::new(8, 2, &mut rng));
+    /// let tape = Tape::new();
+    /// let x = tape.constant(Tensor::ones(&[3, 4]));
+    /// let k = model.position("relu").unwrap() + 1;
+    /// let h = model.forward_range(&x, 0..k).unwrap();
+    /// assert_eq!(h.shape(), &[3, 8]);
+    /// let y = model.forward_range(&h, k..model.len()).unwrap();
+    /// assert_eq!(y.value(), model.forward(&x).unwrap().value());
+    /// ```
+    pub fn forward_range<'t>(&self, x: &Var<'t, T>, range: Range<usize>) -> Result<Var<'t, T>> {
+        let layers = self.layers.get(range.clone()).ok_or_else(|| {
+            Error::invalid(
+                "Sequential::forward_range",
+                x.shape(),
+                format!("layers {range:?} of {}", self.layers.len()),
+            )
+        })?;
+        let mut h = x.clone();
+        for (_, layer) in layers {
+            h = layer.forward(&h)?;
+        }
+        Ok(h)
     }
 
     /// The forward pass up to and including the layer called `name`, which lets a caller

@@ -1,6 +1,6 @@
 //! Layers without parameters: pooling, flatten, activations and dropout.
 
-use super::module::Module;
+use super::module::{Module, SpatialExtent};
 use crate::ops::pool::{Pool2dConfig, avg_pool2d, max_pool2d};
 use autograd::{Element, Error, Result, Tensor, Var};
 use rand::rngs::StdRng;
@@ -13,6 +13,18 @@ pub struct MaxPool2d(pub Pool2dConfig);
 impl<T: Element> Module<T> for MaxPool2d {
     fn forward<'t>(&self, x: &Var<'t, T>) -> Result<Var<'t, T>> {
         max_pool2d(x, self.0)
+    }
+    fn spatial_extent(&self) -> Option<SpatialExtent> {
+        Some(pool_extent(self.0))
+    }
+}
+
+fn pool_extent(cfg: Pool2dConfig) -> SpatialExtent {
+    SpatialExtent::Window {
+        kernel: cfg.kernel,
+        stride: cfg.stride,
+        padding: cfg.padding,
+        dilation: (1, 1),
     }
 }
 
@@ -27,6 +39,9 @@ pub struct AvgPool2d {
 impl<T: Element> Module<T> for AvgPool2d {
     fn forward<'t>(&self, x: &Var<'t, T>) -> Result<Var<'t, T>> {
         avg_pool2d(x, self.cfg, self.count_include_pad)
+    }
+    fn spatial_extent(&self) -> Option<SpatialExtent> {
+        Some(pool_extent(self.cfg))
     }
 }
 
@@ -46,6 +61,9 @@ impl<T: Element> Module<T> for ReLU {
     fn forward<'t>(&self, x: &Var<'t, T>) -> Result<Var<'t, T>> {
         Ok(x.relu())
     }
+    fn spatial_extent(&self) -> Option<SpatialExtent> {
+        Some(SpatialExtent::Pointwise)
+    }
 }
 
 /// `1 / (1 + e⁻ˣ)`.
@@ -55,6 +73,9 @@ impl<T: Element> Module<T> for Sigmoid {
     fn forward<'t>(&self, x: &Var<'t, T>) -> Result<Var<'t, T>> {
         Ok(x.sigmoid())
     }
+    fn spatial_extent(&self) -> Option<SpatialExtent> {
+        Some(SpatialExtent::Pointwise)
+    }
 }
 
 /// `tanh x`.
@@ -63,6 +84,9 @@ pub struct Tanh;
 impl<T: Element> Module<T> for Tanh {
     fn forward<'t>(&self, x: &Var<'t, T>) -> Result<Var<'t, T>> {
         Ok(x.tanh())
+    }
+    fn spatial_extent(&self) -> Option<SpatialExtent> {
+        Some(SpatialExtent::Pointwise)
     }
 }
 
@@ -111,5 +135,8 @@ impl<T: Element> Module<T> for Dropout {
     }
     fn set_training(&mut self, training: bool) {
         self.training = training;
+    }
+    fn spatial_extent(&self) -> Option<SpatialExtent> {
+        Some(SpatialExtent::Pointwise)
     }
 }

@@ -1,7 +1,7 @@
 //! Layers with parameters: convolution and dense, each owning its weights and bias.
 
 use super::init::{Init, fans};
-use super::module::Module;
+use super::module::{Module, SpatialExtent};
 use crate::ops::activation::Activation;
 use crate::ops::conv::{Conv2dConfig, conv2d_with};
 use crate::ops::dense::dense_with;
@@ -112,6 +112,15 @@ impl<T: Element> Module<T> for Conv2d<T> {
         let tape = x.tape();
         let b = self.b.as_ref().map(|b| tape.param(b));
         conv2d_with(x, &tape.param(&self.w), b.as_ref(), self.cfg, self.activation)
+    }
+    fn spatial_extent(&self) -> Option<SpatialExtent> {
+        let shape = self.w.shape();
+        Some(SpatialExtent::Window {
+            kernel: (shape[1], shape[2]),
+            stride: self.cfg.stride,
+            padding: self.cfg.padding,
+            dilation: self.cfg.dilation,
+        })
     }
     fn parameters(&self) -> Vec<(String, &Param<T>)> {
         named(&self.w, &self.b)

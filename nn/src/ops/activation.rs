@@ -6,7 +6,7 @@
 //! the activation is applied while the output is still in cache, and its derivative is read
 //! from the saved output `A` (for each σ here, `σ'` is a function of `A`).
 
-use autograd::Element;
+use autograd::{Element, ReluRule};
 
 /// The activation `σ` of a layer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Hash)]
@@ -46,12 +46,21 @@ impl Activation {
     /// `dZ = σ'(Z) ∘ dA`, with `σ'` read from the output `A`; writes `dz`.
     #[inline(always)]
     pub fn backprop<T: Element>(self, a: &[T], da: &[T], dz: &mut [T]) {
+        self.backprop_with(ReluRule::Gradient, a, da, dz)
+    }
+
+    /// [`backprop`](Self::backprop) with a ReLU sending back what `rule` says (for
+    /// [`Activation::Relu`]; the other activations ignore it): `dA · [A > 0]` for the
+    /// gradient, `dA · [dA > 0]` for the deconvnet, `dA · [A > 0] · [dA > 0]` for guided
+    /// backpropagation (`A > 0` exactly where `Z > 0`).
+    #[inline(always)]
+    pub fn backprop_with<T: Element>(self, rule: ReluRule, a: &[T], da: &[T], dz: &mut [T]) {
         let pairs = a.iter().zip(da);
         match self {
             Activation::Identity => dz.copy_from_slice(da),
             Activation::Relu => {
                 for (d, (&av, &g)) in dz.iter_mut().zip(pairs) {
-                    *d = if av > T::ZERO { g } else { T::ZERO };
+                    *d = rule.backprop(av > T::ZERO, g);
                 }
             }
             Activation::Sigmoid => {

@@ -7,7 +7,7 @@ use crate::ops::activation::Activation;
 use crate::ops::bias::{add_row_vector, column_sums};
 use autograd::runtime::gemm::{MatMut, MatRef, gemm};
 use autograd::runtime::{buffer, parallel, simd};
-use autograd::{CustomOp, Element, Error, Result, Saved, Tensor, Var};
+use autograd::{BackwardContext, CustomOp, Element, Error, Result, Saved, Tensor, Var};
 
 /// The dense layer as a [`CustomOp`]: inputs `a` `[N, In]`, `w` `[In, Out]`, optionally `b`
 /// `[Out]`, with an optional fused activation `σ`.
@@ -89,7 +89,20 @@ impl<T: Element> CustomOp<T> for DenseOp {
     }
 
     fn backward(&self, saved: &Saved<T>, dy: &Tensor<T>, needs: &[bool]) -> Result<Vec<Option<Tensor<T>>>> {
+        self.backward_with_context(&BackwardContext::default(), saved, dy, needs)
+    }
+
+    /// `dZ = σ'(Z) ∘ dY` (a fused ReLU follows the pass's [`ReluRule`](autograd::ReluRule)),
+    /// then `dA = dZ · Wᵀ`, `dW = Aᵀ · dZ`, `db = Σ_rows dZ`.
+    fn backward_with_context(
+        &self,
+        ctx: &BackwardContext,
+        saved: &Saved<T>,
+        dy: &Tensor<T>,
+        needs: &[bool],
+    ) -> Result<Vec<Option<Tensor<T>>>> {
         let (n, i, o) = self.dims;
+        let rule = ctx.relu_rule;
         let (a, w) = (saved.get(0), saved.get(1));
         // dZ = σ'(Z) ∘ dY
         let dz = if self.activation == Activation::Identity {
@@ -99,7 +112,7 @@ impl<T: Element> CustomOp<T> for DenseOp {
             let (a, dy) = (saved.get(2).as_slice(), dy.as_slice());
             simd::dispatch(
                 #[inline(always)]
-                || self.activation.backprop(a, dy, &mut dz),
+                || self.activation.backprop_with(rule, a, dy, &mut dz),
             );
             Tensor::from_vec(dz, &[n, o])?
         };

@@ -53,7 +53,7 @@ use crate::ops::bias::{add_row_vector, column_sums};
 use autograd::runtime::buffer::{self, LINE_PAD, line_offset};
 use autograd::runtime::gemm::{MatMut, MatRef, gemm};
 use autograd::runtime::{parallel, simd};
-use autograd::{CustomOp, Element, Error, Result, Saved, Tensor, Var};
+use autograd::{BackwardContext, CustomOp, Element, Error, Result, Saved, Tensor, Var};
 use direct::DirectKernel;
 use im2col::{col2im, im2col};
 use input_grad::DirectInputGrad;
@@ -177,10 +177,22 @@ impl<T: Element> CustomOp<T> for Conv2dOp {
         Ok(a)
     }
 
-    /// Per chunk of the batch: `dZ_1 = σ'(Z_1) ∘ dA`, then `dW += dZ_1ᵀ · B`,
-    /// `db += Σ_rows dZ_1`, and `dB = dZ_1 · W` added back into the chunk's input gradient by
-    /// col2im; the chunks' `dW` and `db` are then summed in chunk order.
     fn backward(&self, saved: &Saved<T>, da: &Tensor<T>, needs: &[bool]) -> Result<Vec<Option<Tensor<T>>>> {
+        self.backward_with_context(&BackwardContext::default(), saved, da, needs)
+    }
+
+    /// Per chunk of the batch: `dZ_1 = σ'(Z_1) ∘ dA` (a fused ReLU follows the pass's
+    /// [`ReluRule`](autograd::ReluRule)), then `dW += dZ_1ᵀ · B`, `db += Σ_rows dZ_1`, and
+    /// `dB = dZ_1 · W` added back into the chunk's input gradient by col2im (transposed
+    /// filtering); the chunks' `dW` and `db` are then summed in chunk order.
+    fn backward_with_context(
+        &self,
+        ctx: &BackwardContext,
+        saved: &Saved<T>,
+        da: &Tensor<T>,
+        needs: &[bool],
+    ) -> Result<Vec<Option<Tensor<T>>>> {
+        let rule = ctx.relu_rule;
         let plan = self.plan.as_ref().expect("forward ran");
         let g = plan.geometry;
         let (k, c_out, rows) = (g.patch(), g.c_out, g.oh * g.ow);
@@ -221,7 +233,7 @@ impl<T: Element> CustomOp<T> for Conv2dOp {
                             let (a, da) = (&a.as_slice()[span.clone()], &da.as_slice()[span]);
                             simd::dispatch(
                                 #[inline(always)]
-                                || self.activation.backprop(a, da, dz),
+                                || self.activation.backprop_with(rule, a, da, dz),
                             );
                         }
                         None => dz.copy_from_slice(&da.as_slice()[span]),
