@@ -14,7 +14,7 @@
 //! | [`models`] | ready-made networks (LeNet-5) |
 //! | [`train`] | a training step and an epoch loop, evaluation, optimizers and learning-rate schedules, checkpoints |
 //! | [`data`] | datasets: the IDX reader (MNIST), the built-in digits, batching; augmentation transforms (the random affine so far) |
-//! | [`interpret`] | understanding what a network learned (planned) |
+//! | [`interpret`] | understanding what a network learned: deconvnet projections, attributions (gradient, guided backpropagation, integrated gradients, SmoothGrad, Grad-CAM), occlusion, top activations, feature evolution, invariance |
 
 pub mod data;
 pub mod interpret;
