@@ -28,13 +28,14 @@ off by about f(x) - f(b) over n). tapegrad's weights are [1/2, 1, ..., 1, 1/2] /
 script reads the weights from captum itself, prints the comparison as captum returns it, and
 judges the one divided by their sum, plus a trapezoid rule written out here in torch.
 
-What is left between captum's rescaled result and ours (about 2e-3 of the largest value, where
-the other maps agree to 1e-6) is the gradient at the all-black baseline: every 2x2 max-pool
-window of that constant image ties, and PyTorch's conv breaks the ties by rounding that
-depends on the other images in its batch (conv1 of the constant image has 28 or 29 distinct
-values depending on them); captum batches all the path's points together, the torch trapezoid
-here and tapegrad evaluate each point of the path with the same images, where the ties stay
-exact and both take the first maximum.
+The images are handed to PyTorch with plain NCHW strides. The background of a digit is flat
+(every pixel the normalised black, on the whole integration path too), so the 2x2 max-pool
+windows there tie exactly when the convolution rounds every position alike, as tapegrad's
+does; both then take the first maximum. A [N, 1, H, W] view of NHWC data has strides
+(HW, 1, W, 1), which PyTorch reads as channels-last; its conv kernel for that layout rounds
+positions differently, breaks those ties elsewhere and moves the gradient by a pixel there
+(integrated gradients then differ by 2e-3 to 4e-3 of their largest value).
+
 Needs: pip install torch captum numpy safetensors.
 """
 
@@ -143,7 +144,10 @@ def main():
     model = LeNet5(params).eval()
     images = maps["images"].astype(np.float64)  # [N, 28, 28, 1], normalised
     targets = torch.from_numpy(maps["targets"].astype(np.int64))
-    x = torch.from_numpy(images).permute(0, 3, 1, 2).contiguous().requires_grad_(True)
+    # Plain NCHW strides (784, 784, 28, 1); see the module doc for why it matters.
+    x = torch.empty((images.shape[0], 1, 28, 28), dtype=torch.float64)
+    x.copy_(torch.from_numpy(images).permute(0, 3, 1, 2))
+    x.requires_grad_(True)
     steps = int(meta["ig_steps"])
     baseline = float(meta["baseline"])
 
