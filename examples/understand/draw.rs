@@ -2,7 +2,7 @@
 
 use super::{Context, Failure};
 use tapegrad::nn::interpret::Field;
-use tapegrad::nn::interpret::figure::{Channels, Colormap, Image, heatmap};
+use tapegrad::nn::interpret::figure::{Channels, Colormap, Grid, Image, font, heatmap};
 
 /// A signed `h × w` map in the diverging colormap, scaled by its own largest magnitude.
 pub fn signed(values: &[f64], h: usize, w: usize) -> Result<Image, Failure> {
@@ -42,4 +42,40 @@ pub fn save(ctx: &Context, name: &str, img: &Image) -> Result<String, Failure> {
 /// Values of a tensor as `f64`.
 pub fn values(t: &tapegrad::autograd::Tensor<f32>) -> Vec<f64> {
     t.as_slice().iter().map(|&v| v as f64).collect()
+}
+
+/// A `width`-wide white strip with `text` centred in the built-in font (twice its size when
+/// that fits), for column headings.
+pub fn label(text: &str, width: usize) -> Image {
+    let scale = if font::text_size(text, 2).0 + 4 <= width {
+        2
+    } else {
+        1
+    };
+    let (w, h) = font::text_size(text, scale);
+    let mut img = Image::filled_rgb(width, h + 8, [255; 3]);
+    font::draw_text(
+        &mut img,
+        text,
+        (width.saturating_sub(w) / 2) as i64,
+        4,
+        scale,
+        [0; 3],
+    );
+    img
+}
+
+/// A grid of `tiles` (`cols` per row, already at display size) under a row of column
+/// headings, one per column.
+pub fn with_headings(headings: &[&str], tiles: &[Image], padding: usize) -> Result<Image, Failure> {
+    let cols = headings.len();
+    let cell = tiles.iter().map(Image::width).max().unwrap_or(0);
+    let heads: Vec<Image> = headings.iter().map(|h| label(h, cell)).collect();
+    let grid = Grid::new().cols(cols).padding(padding);
+    let top = grid.render_tiles(&heads).map_err(|e| e.to_string())?;
+    let body = grid.render_tiles(tiles).map_err(|e| e.to_string())?;
+    let mut out = Image::filled_rgb(body.width(), top.height() + body.height() - padding, [200; 3]);
+    out.paste(&top, 0, 0);
+    out.paste(&body, 0, top.height() - padding);
+    Ok(out)
 }

@@ -2,12 +2,10 @@
 //! class's logit (saliency, guided backpropagation, deconvnet, integrated gradients,
 //! SmoothGrad, Grad-CAM) and occlusion sensitivity.
 
-use super::draw::{gray, save, sequential, signed, values};
+use super::draw::{gray, save, sequential, signed, values, with_headings};
 use super::{Context, Failure};
 use tapegrad::autograd::Tensor;
-use tapegrad::nn::interpret::figure::{
-    FigureError, Grid, Image, PALETTE, Page, font, overlay, resize_bilinear,
-};
+use tapegrad::nn::interpret::figure::{FigureError, Image, PALETTE, Page, font, overlay, resize_bilinear};
 use tapegrad::nn::interpret::{
     Baseline, IntegratedGradients, InterpretError, Method, Occlusion, OcclusionMaps, SmoothGrad, deconvnet,
     grad_cam, guided_backprop, saliency,
@@ -92,19 +90,28 @@ pub fn attributions(ctx: &Context, page: &mut Page, explained: &[usize]) -> Resu
     let mut tiles = Vec::new();
     for (n, &index) in explained.iter().enumerate() {
         let input = gray(ctx.test.image(index), 28, 28)?;
-        tiles.push(input.clone());
+        tiles.push(input.upscaled(5).map_err(fe)?);
         for t in columns {
-            tiles.push(signed(&values(t)[n * 784..(n + 1) * 784], 28, 28)?);
+            tiles.push(
+                signed(&values(t)[n * 784..(n + 1) * 784], 28, 28)?
+                    .upscaled(5)
+                    .map_err(fe)?,
+            );
         }
         let up = resize_bilinear(&cam[n * ch * cw..(n + 1) * ch * cw], (ch, cw), (28, 28)).map_err(fe)?;
-        tiles.push(overlay(&input, &sequential(&up, 28, 28, None)?, 0.6).map_err(fe)?);
+        let cam_tile = overlay(&input, &sequential(&up, 28, 28, None)?, 0.6).map_err(fe)?;
+        tiles.push(cam_tile.upscaled(5).map_err(fe)?);
     }
-    let img = Grid::new()
-        .cols(7)
-        .padding(3)
-        .scale(4)
-        .render_tiles(&tiles)
-        .map_err(fe)?;
+    let headings = [
+        "INPUT",
+        "SALIENCY",
+        "GUIDED BP",
+        "DECONVNET",
+        "INT. GRAD.",
+        "SMOOTHGRAD",
+        "GRAD-CAM",
+    ];
+    let img = with_headings(&headings, &tiles, 3)?;
     let src = save(ctx, "attributions.png", &img)?;
     page.figure(&src, &format!(
         "One row per digit, columns: the input; then, for the true class's logit, saliency (the gradient), guided backpropagation, deconvnet, integrated gradients ({} steps from the all-black image), SmoothGrad ({} noisy copies, sigma {} of the value range), each red where raising the pixel raises the score and blue where it lowers it, scaled per tile; last, Grad-CAM at conv2 ({ch}x{cw}, upsampled, over the input; yellow: the regions that drive the class).",
@@ -205,7 +212,7 @@ pub fn occlusion(
                 .map_err(fe)?,
         );
     }
-    let img = Grid::new().cols(4).padding(4).render_tiles(&tiles).map_err(fe)?;
+    let img = with_headings(&["INPUT", "CONV2 MAP", "P(TRUE CLASS)", "PREDICTED"], &tiles, 4)?;
     let src = save(ctx, "occlusion.png", &img)?;
     page.figure(&src, &format!(
         "A {s}x{s} square of grey level {b} (red outline, top left) slid with stride {st} over each digit; cell (i, j) of a map puts its corner at (i·{st}, j·{st}). Columns: the input; the total activation of conv2's strongest feature map (dark: the square hides what that map sees); the probability of the true class, 0 dark purple to 1 yellow (dark: the square hides what the decision rests on); the predicted class, written in each cell.",
