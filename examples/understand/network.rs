@@ -175,12 +175,12 @@ pub fn top9(ctx: &Context, page: &mut Page) -> Result<(), Failure> {
                 k += 1;
             }
             for _ in list.len()..9 {
-                tiles.push(Image::filled_rgb(1, 1, [255; 3]));
+                tiles.push(Image::filled_rgb(1, 1, [200; 3]));
             }
-            tiles.push(Image::filled_rgb(1, 1, [255; 3]));
+            tiles.push(Image::filled_rgb(1, 1, [200; 3]));
             tiles.extend(row_images);
             for _ in list.len()..9 {
-                tiles.push(Image::filled_rgb(1, 1, [255; 3]));
+                tiles.push(Image::filled_rgb(1, 1, [200; 3]));
             }
         }
         let img = Grid::new()
