@@ -230,3 +230,43 @@ fn misuse_gives_clear_errors() {
     let text = panic.downcast_ref::<String>().unwrap();
     assert_eq!(text, &msg, "operators panic with the try_ form's message");
 }
+
+#[test]
+fn frozen_parameters_are_constants_and_the_input_gradient_is_unchanged() {
+    let w = Param::new(t(&[2.0, -1.0, 0.5, 3.0], &[2, 2]));
+    let x0 = t(&[1.0, 4.0], &[1, 2]);
+    let run = |frozen: bool| {
+        let tape = Tape::new();
+        tape.set_params_frozen(frozen);
+        assert_eq!(tape.params_frozen(), frozen);
+        let x = tape.var(x0.clone());
+        let y = x.matmul(&tape.param(&w)).unwrap().relu().sum();
+        let g = tape.backward(&y).unwrap();
+        (g[&x].clone(), g.param(&w).is_some(), tape.len())
+    };
+    let (gx, has_w, len) = run(false);
+    let (gx_frozen, has_w_frozen, len_frozen) = run(true);
+    // x·W = (2 + 2, -1 + 12) = (4, 11): both ReLUs active, so
+    // dL/dx = W · 1 = row sums (1, 3.5).
+    close(&gx, &[1.0, 3.5]);
+    close(&gx_frozen, &[1.0, 3.5]);
+    assert!(has_w && !has_w_frozen);
+    assert_eq!(
+        len_frozen,
+        len - 1,
+        "the parameter is not a leaf of the frozen tape"
+    );
+}
+
+#[test]
+fn the_relu_rule_is_a_setting_of_the_tape_that_survives_reset() {
+    let mut tape = Tape::<f64>::new();
+    assert_eq!(tape.relu_rule(), autograd::ReluRule::Gradient);
+    tape.set_relu_rule(autograd::ReluRule::Guided);
+    tape.reset();
+    assert_eq!(tape.relu_rule(), autograd::ReluRule::Guided);
+    let x = tape.var(t(&[-1.0, 2.0, 3.0], &[3]));
+    // Guided: R · [X > 0] · [R > 0] with R = (4, -5, 6).
+    let g = tape.backward_with(&x.relu(), t(&[4.0, -5.0, 6.0], &[3])).unwrap();
+    close(&g[&x], &[0.0, 0.0, 6.0]);
+}

@@ -123,8 +123,12 @@ impl<T: Element> CustomOp<T> for ReluOp {
         crate::runtime::simd::dispatch(
             #[inline(always)]
             || {
-                for ((d, &x), &r) in dx.iter_mut().zip(x).zip(dy.as_slice()) {
-                    *d = rule.backprop(x > T::ZERO, r);
+                let pairs = dx.iter_mut().zip(x).zip(dy.as_slice());
+                // The rule is chosen outside the loop: the gradient's loop stays a plain select.
+                if rule == crate::ReluRule::Gradient {
+                    pairs.for_each(|((d, &x), &r)| *d = if x > T::ZERO { r } else { T::ZERO });
+                } else {
+                    pairs.for_each(|((d, &x), &r)| *d = rule.backprop(x > T::ZERO, r));
                 }
             },
         );

@@ -45,11 +45,13 @@ pub fn grad_cam<T: Element>(
     let mut map = (0, 0);
     for start in (0..n).step_by(CHUNK) {
         let end = (start + CHUNK).min(n);
+        // Up to the layer without a tape; from there on recorded, from A as a variable (so
+        // the backward pass stops at A).
+        let below = Tape::no_grad();
+        let a = model.forward_range(&below.constant(images.slice(0, start, end, 1)?), 0..split)?;
         let tape = Tape::new();
         tape.set_params_frozen(true);
-        // The image needs no gradient, but the layer output must be recorded: a variable.
-        let x = tape.var(images.slice(0, start, end, 1)?);
-        let a = model.forward_range(&x, 0..split)?;
+        let a = tape.var(a.value().clone());
         let [rows, h, w, c] = *a.shape() else {
             return Err(InterpretError::Layer {
                 function: F,
@@ -61,7 +63,6 @@ pub fn grad_cam<T: Element>(
             });
         };
         map = (h, w);
-        tape.retain_grad(&a);
         let logits = model.forward_range(&a, split..model.len())?;
         let chunk = &targets[start..end];
         let k = check_logits(

@@ -6,7 +6,7 @@
 use super::error::{InterpretError, Result};
 use super::input::layer_index;
 use crate::layers::{Sequential, SpatialExtent};
-use autograd::Element;
+use autograd::{Element, Tensor};
 use std::ops::Range;
 
 /// A rectangle of input pixels: rows `rows` and columns `cols` (half-open).
@@ -16,6 +16,48 @@ pub struct Field {
     pub rows: Range<usize>,
     /// The columns, left to right.
     pub cols: Range<usize>,
+}
+
+impl Field {
+    /// The crop of image `image` of `images` `[N, H, W, C]` that the field covers,
+    /// `[rows, cols, C]`.
+    ///
+    /// ```
+    /// use autograd::Tensor;
+    /// use nn::interpret::Field;
+    /// let images = Tensor::<f32>::from_fn(&[2, 3, 3, 1], |i| i as f32);
+    /// let crop = Field { rows: 1..3, cols: 0..2 }.crop(&images, 1).unwrap();
+    /// assert_eq!(crop.shape(), &[2, 2, 1]);
+    /// assert_eq!(crop.to_vec(), [12.0, 13.0, 15.0, 16.0]);
+    /// ```
+    pub fn crop<T: Element>(&self, images: &Tensor<T>, image: usize) -> Result<Tensor<T>> {
+        let [n, h, w, c] = *images.shape() else {
+            return Err(InterpretError::Shape {
+                function: "Field::crop",
+                shape: images.shape().to_vec(),
+                why: "the images must be [N, H, W, C]".into(),
+            });
+        };
+        if image >= n
+            || self.rows.end > h
+            || self.cols.end > w
+            || self.rows.is_empty()
+            || self.cols.is_empty()
+        {
+            return Err(InterpretError::Shape {
+                function: "Field::crop",
+                shape: images.shape().to_vec(),
+                why: format!(
+                    "image {image}, rows {:?}, cols {:?} are not inside the batch",
+                    self.rows, self.cols
+                ),
+            });
+        }
+        let one = images.slice(0, image, image + 1, 1)?;
+        let rows = one.slice(1, self.rows.start, self.rows.end, 1)?;
+        let crop = rows.slice(2, self.cols.start, self.cols.end, 1)?;
+        Ok(crop.reshape(&[self.rows.len(), self.cols.len(), c])?)
+    }
 }
 
 /// The input pixels that output position `(i, j)` of `layer` reads, for `H × W` inputs

@@ -58,6 +58,12 @@ impl Activation {
         let pairs = a.iter().zip(da);
         match self {
             Activation::Identity => dz.copy_from_slice(da),
+            // The rule is chosen outside the loop: the gradient's loop stays a plain select.
+            Activation::Relu if rule == ReluRule::Gradient => {
+                for (d, (&av, &g)) in dz.iter_mut().zip(pairs) {
+                    *d = if av > T::ZERO { g } else { T::ZERO };
+                }
+            }
             Activation::Relu => {
                 for (d, (&av, &g)) in dz.iter_mut().zip(pairs) {
                     *d = rule.backprop(av > T::ZERO, g);
