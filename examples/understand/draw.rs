@@ -1,6 +1,8 @@
-//! Small drawing steps the sections share: tiles from raw values, crops, saving a figure.
+//! Small drawing steps the sections share: tiles from raw values, receptive-field crops,
+//! headings, saving a figure.
 
 use super::{Context, Failure};
+use tapegrad::autograd::Tensor;
 use tapegrad::nn::interpret::Field;
 use tapegrad::nn::interpret::figure::{Channels, Colormap, Grid, Image, font, heatmap};
 
@@ -19,17 +21,23 @@ pub fn gray(bytes: &[u8], h: usize, w: usize) -> Result<Image, Failure> {
     Image::from_pixels(w, h, Channels::Gray, bytes.to_vec()).map_err(|e| e.to_string())
 }
 
-/// The pixels of `field` from a one-channel `h × w` image (row-major).
-pub fn crop<V: Copy>(values: &[V], w: usize, field: &Field) -> Vec<V> {
-    field
-        .rows
-        .clone()
-        .flat_map(|r| {
-            values[r * w + field.cols.start..r * w + field.cols.end]
-                .iter()
-                .copied()
-        })
-        .collect()
+/// The signed tile of `field` of image `k` of `maps` `[N, H, W, 1]` (its receptive-field crop).
+pub fn signed_crop(maps: &Tensor<f32>, k: usize, field: &Field) -> Result<Image, Failure> {
+    let patch = field.crop(maps, k).map_err(|e| e.to_string())?;
+    signed(&values(&patch), field.rows.len(), field.cols.len())
+}
+
+/// The model inputs of `field` of image `k` of `images` `[N, H, W, 1]`, shown as the bytes
+/// they came from (black 0, white 255).
+pub fn input_crop(ctx: &Context, images: &Tensor<f32>, k: usize, field: &Field) -> Result<Image, Failure> {
+    let patch = field.crop(images, k).map_err(|e| e.to_string())?;
+    let (lo, hi) = (ctx.normalized(0), ctx.normalized(255));
+    let bytes: Vec<u8> = patch
+        .as_slice()
+        .iter()
+        .map(|&v| ((v as f64 - lo) / (hi - lo) * 255.0).round().clamp(0.0, 255.0) as u8)
+        .collect();
+    gray(&bytes, field.rows.len(), field.cols.len())
 }
 
 /// Writes `img` as `OUT/name` and returns `name` for the page.
@@ -40,7 +48,7 @@ pub fn save(ctx: &Context, name: &str, img: &Image) -> Result<String, Failure> {
 }
 
 /// Values of a tensor as `f64`.
-pub fn values(t: &tapegrad::autograd::Tensor<f32>) -> Vec<f64> {
+pub fn values(t: &Tensor<f32>) -> Vec<f64> {
     t.as_slice().iter().map(|&v| v as f64).collect()
 }
 

@@ -1,7 +1,7 @@
 //! How the features change: over training (feature evolution) and under transformations
 //! of the input (invariance).
 
-use super::draw::{crop, save, signed, values};
+use super::draw::{save, signed_crop};
 use super::explain::Maps;
 use super::{Context, Failure};
 use rand::SeedableRng;
@@ -34,12 +34,9 @@ pub fn evolution(ctx: &Context, page: &mut Page) -> Result<(), Failure> {
         let steps = feature_evolution(&mut model, &paths, layer, &x).map_err(ie)?;
         let channels = steps.first().map_or(0, |s| s.strongest.len());
         let mut tiles = Vec::with_capacity(channels * steps.len());
-        let projections: Vec<Vec<f64>> = steps.iter().map(|s| values(&s.projections)).collect();
         for c in 0..channels {
-            for (s, v) in steps.iter().zip(&projections) {
-                let field = &s.strongest[c].field;
-                let patch = crop(&v[c * 784..(c + 1) * 784], 28, field);
-                tiles.push(signed(&patch, field.rows.len(), field.cols.len())?);
+            for s in &steps {
+                tiles.push(signed_crop(&s.projections, c, &s.strongest[c].field)?);
             }
         }
         let scale = if layer == "conv1" { 10 } else { 5 };

@@ -1,7 +1,7 @@
 //! What the network holds: its filters, one image's feature maps at every layer, and the
 //! top 9 activations of every conv feature map with their deconvnet projections.
 
-use super::draw::{crop, gray, save, signed, values};
+use super::draw::{gray, input_crop, save, signed_crop, values};
 use super::{Context, Failure};
 use tapegrad::autograd::Tensor;
 use tapegrad::nn::interpret::figure::{Colormap, Grid, Image, Normalization, Page, value_range};
@@ -162,16 +162,13 @@ pub fn top9(ctx: &Context, page: &mut Page) -> Result<(), Failure> {
             &seeds,
         )
         .map_err(e)?;
-        let pv = values(&projections);
         let mut tiles: Vec<Image> = Vec::new();
         let mut k = 0;
         for list in &tops {
             let mut row_images = Vec::new();
             for t in list {
-                let field = &t.field;
-                let (h, w) = (field.rows.len(), field.cols.len());
-                tiles.push(signed(&crop(&pv[k * 784..(k + 1) * 784], 28, field), h, w)?);
-                row_images.push(gray(&crop(ctx.test.image(pool[t.image]), 28, field), h, w)?);
+                tiles.push(signed_crop(&projections, k, &t.field)?);
+                row_images.push(input_crop(ctx, &x, t.image, &t.field)?);
                 k += 1;
             }
             for _ in list.len()..9 {
