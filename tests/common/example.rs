@@ -5,17 +5,18 @@
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
-/// The binary of example `name`, which `cargo test` builds next to the test binaries (built here when
-/// only this test target was asked for).
+/// The binary of example `name`, next to the test binaries. It is built (or found up to date)
+/// by `cargo build` once per test process: `cargo test --test X` alone does not build the
+/// examples, and a binary left from an earlier build may be stale.
 pub fn binary(name: &str) -> PathBuf {
-    // One build at a time (tests run in parallel threads); each binary is built once.
-    static BUILD: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    // One build at a time (tests run in parallel threads); each example is built once.
+    static BUILT: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
     let deps = std::env::current_exe().unwrap().parent().unwrap().to_path_buf();
     let profile_dir = deps.parent().unwrap().to_path_buf();
     let bin = profile_dir.join("examples").join(name);
     {
-        let _one_at_a_time = BUILD.lock().unwrap_or_else(|e| e.into_inner());
-        if !bin.exists() {
+        let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
+        if !built.iter().any(|b| b == name) {
             let mut cargo = Command::new(env!("CARGO"));
             cargo.args([
                 "build",
@@ -43,6 +44,7 @@ pub fn binary(name: &str) -> PathBuf {
                 cargo.status().unwrap().success(),
                 "building examples/{name} failed"
             );
+            built.push(name.to_string());
         }
     }
     assert!(bin.exists(), "{} is missing", bin.display());
