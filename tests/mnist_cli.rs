@@ -1,71 +1,16 @@
-//! The main job, `examples/mnist.rs`, run as a user runs it: bad options and bad files end
+//! The main job, `examples/mnist/`, run as a user runs it: bad options and bad files end
 //! with one line on stderr and a non-zero exit, never a panic; a short run writes metrics
 //! and a checkpoint that a second run resumes from.
 
 mod common;
 use common::Scratch;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
+use std::process::Output;
 use tapegrad::nn::data::idx::write_idx_u8;
 
-/// The example binary, which `cargo test` builds next to the test binaries (built here when
-/// only this test target was asked for).
-fn mnist_binary() -> PathBuf {
-    static BUILD: std::sync::Once = std::sync::Once::new();
-    let deps = std::env::current_exe().unwrap().parent().unwrap().to_path_buf();
-    let profile_dir = deps.parent().unwrap().to_path_buf();
-    let bin = profile_dir.join("examples").join("mnist");
-    BUILD.call_once(|| {
-        if !bin.exists() {
-            let mut cargo = Command::new(env!("CARGO"));
-            cargo.args([
-                "build",
-                "--example",
-                "mnist",
-                "--manifest-path",
-                concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"),
-            ]);
-            // target/debug holds the dev profile; every other profile's folder is its name.
-            let profile = profile_dir.file_name().unwrap().to_string_lossy().into_owned();
-            if profile != "debug" {
-                cargo.args(["--profile", &profile]);
-            }
-            // Built with `--target` (cross-compiled), the profile's folder is in the target's.
-            let triple = profile_dir
-                .parent()
-                .and_then(|d| d.file_name())
-                .and_then(|n| n.to_str());
-            if let Some(triple) = triple
-                && triple.starts_with(&format!("{}-", std::env::consts::ARCH))
-            {
-                cargo.args(["--target", triple]);
-            }
-            assert!(
-                cargo.status().unwrap().success(),
-                "building examples/mnist failed"
-            );
-        }
-    });
-    assert!(bin.exists(), "{} is missing", bin.display());
-    bin
-}
-
-/// Runs the example with `args`. A cross-compiled test binary runs under an emulator (cargo's
-/// `runner`), but the example it starts goes to the kernel, which cannot run it without
-/// binfmt_misc: the aarch64 runner of `.cargo/config.toml` names its emulator in
-/// `TAPEGRAD_TEST_RUNNER` (a command and its arguments, split at spaces) to start it with.
+/// Runs the example with `args`.
 fn run(args: &[&str]) -> Output {
-    let runner = std::env::var("TAPEGRAD_TEST_RUNNER").unwrap_or_default();
-    let mut words = runner.split_whitespace();
-    let mut cmd = match words.next() {
-        Some(emulator) => {
-            let mut cmd = Command::new(emulator);
-            cmd.args(words).arg(mnist_binary());
-            cmd
-        }
-        None => Command::new(mnist_binary()),
-    };
-    cmd.args(args).output().unwrap()
+    common::example::run("mnist", args)
 }
 
 fn scratch(tag: &str) -> Scratch {

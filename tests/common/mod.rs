@@ -1,5 +1,7 @@
 //! Helpers shared by the root integration tests.
 
+pub mod example;
+
 use std::path::{Path, PathBuf};
 
 /// A scratch folder of this test process, empty when made and removed again when dropped.

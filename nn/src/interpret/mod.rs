@@ -21,6 +21,7 @@
 //! | feature evolution over training (Fig. 4) | [`strongest_projections`], [`feature_evolution`] |
 //! | invariance curves (Fig. 5) | [`Invariance`], [`paper_layers`] |
 //! | feature maps at every layer; filters as normalised images | [`feature_maps`], [`filters`] |
+//! | figures: PNG images, grids, colormaps and heatmaps, line charts, an HTML page | [`figure`] |
 //!
 //! Input-gradient methods take any [`Module`](crate::layers::Module) whose forward pass is
 //! on the tape; the methods that look inside the network take a

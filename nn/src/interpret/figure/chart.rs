@@ -189,7 +189,6 @@ impl LineChart {
         }
         let s = self.text_scale;
         let (_, th) = text_size("0", s);
-        let (x_ticks, x_dec) = ticks(x_lo, x_hi, 6);
         let (y_ticks, y_dec) = ticks(y_lo, y_hi, 5);
         let y_labels: Vec<String> = y_ticks.iter().map(|v| format!("{v:.y_dec$}")).collect();
         let label_w = y_labels.iter().map(|l| text_size(l, s).0).max().unwrap_or(0);
@@ -212,6 +211,25 @@ impl LineChart {
                 format!("{}x{} is too small for the plot", self.width, self.height),
             ));
         }
+        // As many x ticks as fit (up to 6) without their labels touching.
+        let plot_w = self.width.saturating_sub(left + right) as f64;
+        let (x_ticks, x_dec) = (2..=6)
+            .rev()
+            .map(|target| ticks(x_lo, x_hi, target))
+            .find(|(t, dec)| {
+                let widest = t
+                    .iter()
+                    .map(|v| text_size(&format!("{v:.dec$}"), s).0)
+                    .max()
+                    .unwrap_or(0);
+                let spacing = if t.len() > 1 {
+                    (t[1] - t[0]) / (x_hi - x_lo) * plot_w
+                } else {
+                    plot_w
+                };
+                spacing >= widest as f64 + 2.0 * th as f64 / 3.0
+            })
+            .unwrap_or_else(|| ticks(x_lo, x_hi, 2));
         let (px0, px1) = (left as f64, (self.width - right) as f64);
         let (py0, py1) = ((self.height - bottom) as f64, top as f64);
         let to_px = |x: f64| px0 + (x - x_lo) / (x_hi - x_lo) * (px1 - px0);

@@ -52,7 +52,8 @@ impl Default for Grid {
 }
 
 impl Grid {
-    /// `⌈√N⌉` columns, 2 pixels of white padding, no upscaling, per-image normalisation, gray.
+    /// `⌈√N⌉` columns, 2 pixels of light grey padding (it shows the edges of white tiles),
+    /// no upscaling, per-image normalisation, gray.
     pub fn new() -> Self {
         Grid {
             cols: None,
@@ -60,7 +61,7 @@ impl Grid {
             scale: 1,
             normalization: Normalization::PerImage,
             colormap: Colormap::Gray,
-            background: [255; 3],
+            background: [200; 3],
         }
     }
 
