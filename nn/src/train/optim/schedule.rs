@@ -61,8 +61,10 @@ impl LrSchedule for CosineLr {
 /// ```
 /// use nn::train::optim::{ConstantLr, LrSchedule, Warmup};
 /// let s = Warmup { steps: 4, inner: ConstantLr(0.1) };
-/// let rates: Vec<f64> = (0..6).map(|t| s.lr_at(t)).collect();
-/// assert_eq!(rates, [0.025, 0.05, 0.075, 0.1, 0.1, 0.1]);
+/// let want = [0.025, 0.05, 0.075, 0.1, 0.1, 0.1];
+/// for (t, w) in want.iter().enumerate() {
+///     assert!((s.lr_at(t) - w).abs() < 1e-15, "step {t}: {}", s.lr_at(t));
+/// }
 /// ```
 #[derive(Clone, Copy, Debug)]
 pub struct Warmup<S: LrSchedule> {
