@@ -15,7 +15,7 @@
 //! shear `φ` slants it along `x`. The value at a non-integer `p` is the bilinear mix of its
 //! four neighbours, each neighbour outside the image reading as the fill value.
 
-use super::Pixel;
+use super::{Pixel, bilinear};
 use autograd::{Error, Result};
 
 /// One affine transform (the parameters a [`RandomAffine`](super::RandomAffine) draws).
@@ -111,13 +111,6 @@ impl Affine {
         let (cx, cy) = ((shape.w as f32 - 1.0) / 2.0, (shape.h as f32 - 1.0) / 2.0);
         let fill = fill.to_f32();
         let c = shape.c;
-        let at = |x: isize, y: isize, ch: usize| -> f32 {
-            if x < 0 || y < 0 || x as usize >= shape.w || y as usize >= shape.h {
-                fill
-            } else {
-                src[(y as usize * shape.w + x as usize) * c + ch].to_f32()
-            }
-        };
         for qy in 0..shape.h {
             for qx in 0..shape.w {
                 let (dx, dy) = (
@@ -126,15 +119,13 @@ impl Affine {
                 );
                 let px = cx + inv[0][0] * dx + inv[0][1] * dy;
                 let py = cy + inv[1][0] * dx + inv[1][1] * dy;
-                let (x0, y0) = (px.floor(), py.floor());
-                let (fx, fy) = (px - x0, py - y0);
-                let (x0, y0) = (x0 as isize, y0 as isize);
-                let out = &mut dst[(qy * shape.w + qx) * c..][..c];
-                for (ch, o) in out.iter_mut().enumerate() {
-                    let top = at(x0, y0, ch) * (1.0 - fx) + at(x0 + 1, y0, ch) * fx;
-                    let bottom = at(x0, y0 + 1, ch) * (1.0 - fx) + at(x0 + 1, y0 + 1, ch) * fx;
-                    *o = P::from_f32(top * (1.0 - fy) + bottom * fy);
-                }
+                bilinear::sample(
+                    src,
+                    shape,
+                    fill,
+                    (px, py),
+                    &mut dst[(qy * shape.w + qx) * c..][..c],
+                );
             }
         }
         Ok(())

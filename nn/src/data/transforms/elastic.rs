@@ -21,7 +21,7 @@
 //! the picture by `(−d_x, −d_y)`, the same as [`Affine`](super::Affine) with translation
 //! `(−d_x, −d_y)`.
 
-use super::{ImageShape, Pixel};
+use super::{ImageShape, Pixel, bilinear};
 use autograd::{Error, Result};
 use rand::RngExt;
 use rand::rngs::StdRng;
@@ -106,26 +106,11 @@ impl DisplacementField {
         }
         let fill = fill.to_f32();
         let c = shape.c;
-        let at = |x: isize, y: isize, ch: usize| -> f32 {
-            if x < 0 || y < 0 || x as usize >= shape.w || y as usize >= shape.h {
-                fill
-            } else {
-                src[(y as usize * shape.w + x as usize) * c + ch].to_f32()
-            }
-        };
         for y in 0..shape.h {
             for x in 0..shape.w {
                 let k = y * shape.w + x;
-                let (px, py) = (x as f32 + self.dx[k], y as f32 + self.dy[k]);
-                let (x0, y0) = (px.floor(), py.floor());
-                let (fx, fy) = (px - x0, py - y0);
-                let (x0, y0) = (x0 as isize, y0 as isize);
-                let out = &mut dst[k * c..][..c];
-                for (ch, o) in out.iter_mut().enumerate() {
-                    let top = at(x0, y0, ch) * (1.0 - fx) + at(x0 + 1, y0, ch) * fx;
-                    let bottom = at(x0, y0 + 1, ch) * (1.0 - fx) + at(x0 + 1, y0 + 1, ch) * fx;
-                    *o = P::from_f32(top * (1.0 - fy) + bottom * fy);
-                }
+                let p = (x as f32 + self.dx[k], y as f32 + self.dy[k]);
+                bilinear::sample(src, shape, fill, p, &mut dst[k * c..][..c]);
             }
         }
         Ok(())

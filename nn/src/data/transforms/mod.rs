@@ -28,6 +28,7 @@
 //! ```
 
 mod affine;
+mod bilinear;
 mod compose;
 mod elastic;
 mod erasing;
