@@ -62,6 +62,7 @@ mod render;
 mod templates;
 #[cfg(test)]
 mod tests;
+mod warp;
 
 use super::Dataset;
 use autograd::runtime::parallel;

@@ -4,7 +4,7 @@
 use super::random::{SplitMix64, sin_cos};
 use super::templates::Op::{self, A, C, L, M};
 use super::templates::{TEMPLATES, Template};
-use super::{PIXELS, SIDE};
+use super::{PIXELS, SIDE, warp};
 
 #[derive(Clone, Copy, Debug)]
 struct P {
@@ -313,7 +313,17 @@ pub(super) fn draw(template: &Template, rng: &mut SplitMix64, out: &mut [u8]) {
             ink.iter_mut().for_each(|v| *v /= peak);
         }
     }
+    if rng.chance(ELASTIC_P) {
+        warp::elastic(&mut ink, ELASTIC_ALPHA, ELASTIC_SIGMA, rng);
+    }
     centre_the_mass(&mut ink);
+    // The outermost ring stays blank, as in (all but 1 % of) MNIST's digits; only a strong
+    // warp of a wide digit reaches it.
+    for i in 0..SIDE {
+        for k in [i, (SIDE - 1) * SIDE + i, i * SIDE, i * SIDE + SIDE - 1] {
+            ink[k] = 0.0;
+        }
+    }
 
     // Noise: mild on the ink, and a few faint specks on the background in some images.
     let noise = rng.range(0.0, 0.1);
@@ -333,6 +343,12 @@ pub(super) fn draw(template: &Template, rng: &mut SplitMix64, out: &mut [u8]) {
         *o = (v.clamp(0.0, 1.0) * 255.0).round() as u8;
     }
 }
+
+/// The pixel-level elastic distortion (Simard et al.'s values): how often, its scale `α` and
+/// smoothness `σ` in pixels.
+const ELASTIC_P: f64 = 0.7;
+const ELASTIC_ALPHA: f64 = 34.0;
+const ELASTIC_SIGMA: f64 = 4.0;
 
 /// The longer side of the ink's bounding box, in pixels, as in MNIST (whose digits were
 /// scaled to fit a 20×20 box, then centred by their centre of mass in 28×28).

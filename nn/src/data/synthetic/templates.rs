@@ -37,6 +37,16 @@ const T0: &[Template] = &[
         weight: 0.3,
         strokes: &[&[A(0.5, 0.5, 0.24, 0.48, 300.0, 670.0)]],
     },
+    // A round 0, nearly as wide as it is tall.
+    Template {
+        weight: 0.35,
+        strokes: &[&[A(0.5, 0.5, 0.44, 0.47, 255.0, 630.0)]],
+    },
+    // A wide, flat oval.
+    Template {
+        weight: 0.15,
+        strokes: &[&[A(0.5, 0.5, 0.5, 0.38, 240.0, 615.0)]],
+    },
     // A rounder oval, started at the top left and ending short of closing.
     Template {
         weight: 0.2,
@@ -73,6 +83,15 @@ const T2: &[Template] = &[
             A(0.5, 0.27, 0.3, 0.25, 195.0, 375.0),
             C(0.72, 0.55, 0.45, 0.72, 0.16, 0.98),
             L(0.86, 0.97),
+        ]],
+    },
+    // A wide 2: a broad top and a long base.
+    Template {
+        weight: 0.25,
+        strokes: &[&[
+            A(0.5, 0.27, 0.38, 0.25, 190.0, 370.0),
+            C(0.86, 0.55, 0.45, 0.74, 0.08, 0.98),
+            L(0.94, 0.96),
         ]],
     },
     // A smaller top and a straight neck: Z-like.
@@ -173,6 +192,14 @@ const T5: &[Template] = &[
             &[M(0.3, 0.03), L(0.8, 0.02)],
         ],
     },
+    // A wide 5: a long bar and a broad belly.
+    Template {
+        weight: 0.3,
+        strokes: &[
+            &[M(0.24, 0.04), L(0.2, 0.44), A(0.5, 0.68, 0.4, 0.28, 222.0, 505.0)],
+            &[M(0.24, 0.04), L(0.92, 0.02)],
+        ],
+    },
     // One stroke: the bar, a slanted stem, a deeper belly.
     Template {
         weight: 0.4,
@@ -238,7 +265,7 @@ const T7: &[Template] = &[
     },
     // With a crossbar.
     Template {
-        weight: 0.25,
+        weight: 0.12,
         strokes: &[
             &[M(0.14, 0.03), L(0.86, 0.03), L(0.44, 1.0)],
             &[M(0.38, 0.52), L(0.82, 0.5)],
@@ -257,9 +284,40 @@ const T7: &[Template] = &[
 ];
 
 const T8: &[Template] = &[
+    // A small top loop sitting to the right of a big bottom loop.
+    Template {
+        weight: 0.3,
+        strokes: &[
+            &[A(0.6, 0.22, 0.18, 0.2, 90.0, 455.0)],
+            &[A(0.44, 0.7, 0.3, 0.28, 270.0, 635.0)],
+        ],
+    },
+    // One slanted stroke, open at the top: from the top right over to the left, down through
+    // the waist, round the bottom and back up through the waist, stopping short of the start.
+    Template {
+        weight: 0.4,
+        strokes: &[&[
+            M(0.8, 0.12),
+            C(0.66, -0.04, 0.3, 0.0, 0.36, 0.22),
+            C(0.4, 0.42, 0.74, 0.48, 0.68, 0.74),
+            C(0.62, 1.02, 0.1, 1.02, 0.16, 0.74),
+            C(0.2, 0.5, 0.66, 0.44, 0.74, 0.2),
+        ]],
+    },
+    // One stroke from the waist: the top loop, then the bottom loop, meeting at a point.
+    Template {
+        weight: 0.2,
+        strokes: &[&[
+            M(0.5, 0.46),
+            C(0.88, 0.3, 0.78, 0.0, 0.52, 0.0),
+            C(0.24, 0.0, 0.12, 0.3, 0.5, 0.46),
+            C(0.9, 0.62, 0.86, 1.0, 0.5, 1.0),
+            C(0.14, 1.0, 0.1, 0.62, 0.5, 0.46),
+        ]],
+    },
     // Two stacked loops.
     Template {
-        weight: 0.5,
+        weight: 0.3,
         strokes: &[
             &[A(0.5, 0.25, 0.22, 0.23, 90.0, 455.0)],
             &[A(0.5, 0.72, 0.28, 0.26, 270.0, 635.0)],

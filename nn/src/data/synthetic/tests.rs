@@ -1,7 +1,7 @@
 //! Unit tests of the generator's parts: the random numbers, the sine and cosine, and every
 //! template drawn.
 
-use super::random::{SplitMix64, hash2, sin_cos};
+use super::random::{SplitMix64, exp_neg, hash2, sin_cos};
 use super::render::draw;
 use super::templates::TEMPLATES;
 use super::{PIXELS, SIDE};
@@ -15,6 +15,19 @@ fn sin_cos_matches_the_math_library() {
         worst = worst.max((s - x.sin()).abs()).max((c - x.cos()).abs());
     }
     assert!(worst < 1e-12, "worst error {worst:e}");
+}
+
+#[test]
+fn exp_neg_matches_the_math_library() {
+    let mut worst: f64 = 0.0;
+    for i in 0..=50_000 {
+        let x = i as f64 * 0.001_003;
+        let want = (-x).exp();
+        worst = worst.max((exp_neg(x) - want).abs() / want);
+    }
+    assert!(worst < 1e-12, "worst relative error {worst:e}");
+    assert_eq!(exp_neg(0.0), 1.0);
+    assert_eq!(exp_neg(800.0), 0.0);
 }
 
 #[test]
