@@ -3,7 +3,7 @@
 
 use super::random::{SplitMix64, sin_cos};
 use super::templates::Op::{self, A, C, L, M};
-use super::templates::{TEMPLATES, Template};
+use super::templates::{STYLES, Style, TEMPLATES, Template};
 use super::{PIXELS, SIDE, warp};
 
 #[derive(Clone, Copy, Debug)]
@@ -155,14 +155,14 @@ struct Hand {
 }
 
 impl Hand {
-    fn new(rng: &mut SplitMix64) -> Self {
+    fn new(style: Style, rng: &mut SplitMix64) -> Self {
         let waist = rng.sym(0.2);
         let taper = rng.sym(0.4);
         let strength = rng.range(0.0, 0.3);
         let field = std::array::from_fn(|_| std::array::from_fn(|_| (rng.sym(strength), rng.sym(strength))));
-        let width = rng.range(0.75, 1.3);
+        let width = rng.range(0.75, 1.3) * style.width;
         // Handwriting leans right more often than left: a negative shear moves the top right.
-        let shear = rng.range(-0.3, 0.12);
+        let shear = rng.range(-0.3, 0.12) - style.lean;
         let (s, c) = sin_cos(rng.range(-12.0, 18.0).to_radians());
         // Rotation · [[width, shear], [0, 1]]; the size is set later, when the digit is fit.
         let (a, b, d) = (width, shear, 1.0);
@@ -223,12 +223,12 @@ pub(super) fn render(digit: usize, rng: &mut SplitMix64, out: &mut [u8]) {
         }
         pick -= t.weight;
     }
-    draw(template, rng, out);
+    draw(template, STYLES[digit], rng, out);
 }
 
 /// Draws one image of a template into `out` (28×28 bytes).
-pub(super) fn draw(template: &Template, rng: &mut SplitMix64, out: &mut [u8]) {
-    let hand = Hand::new(rng);
+pub(super) fn draw(template: &Template, style: Style, rng: &mut SplitMix64, out: &mut [u8]) {
+    let hand = Hand::new(style, rng);
     let half_width = 0.6 + 1.5 * rng.unit() * rng.unit().sqrt();
     let soft = rng.range(0.45, 0.95).min(half_width + 0.2);
     let wobble = rng.range(0.0, 0.15);
@@ -346,7 +346,7 @@ pub(super) fn draw(template: &Template, rng: &mut SplitMix64, out: &mut [u8]) {
 
 /// The pixel-level elastic distortion (Simard et al.'s values): how often, its scale `α` and
 /// smoothness `σ` in pixels.
-const ELASTIC_P: f64 = 0.7;
+const ELASTIC_P: f64 = 0.5;
 const ELASTIC_ALPHA: f64 = 34.0;
 const ELASTIC_SIGMA: f64 = 4.0;
 

@@ -3,7 +3,7 @@
 
 use super::random::{SplitMix64, exp_neg, hash2, sin_cos};
 use super::render::draw;
-use super::templates::TEMPLATES;
+use super::templates::{STYLES, TEMPLATES};
 use super::{PIXELS, SIDE};
 
 #[test]
@@ -89,7 +89,7 @@ fn every_template_draws_a_digit_inside_the_frame() {
             for i in 0..50 {
                 let mut rng = SplitMix64::new(hash2(digit as u64 * 100 + k as u64, i));
                 let mut image = [0u8; PIXELS];
-                draw(template, &mut rng, &mut image);
+                draw(template, STYLES[digit], &mut rng, &mut image);
                 let (total, inside, ring) = ink_inside(&image, 22);
                 let strong = image.iter().filter(|&&v| v >= 128).count();
                 let peak = image.iter().max().unwrap();
@@ -123,8 +123,8 @@ fn templates_of_a_digit_differ_and_weights_are_positive() {
         for a in 0..templates.len() {
             for b in a + 1..templates.len() {
                 let (mut ia, mut ib) = ([0u8; PIXELS], [0u8; PIXELS]);
-                draw(&templates[a], &mut SplitMix64::new(5), &mut ia);
-                draw(&templates[b], &mut SplitMix64::new(5), &mut ib);
+                draw(&templates[a], STYLES[digit], &mut SplitMix64::new(5), &mut ia);
+                draw(&templates[b], STYLES[digit], &mut SplitMix64::new(5), &mut ib);
                 let diff: f64 = ia
                     .iter()
                     .zip(&ib)
