@@ -158,11 +158,11 @@ impl Hand {
     fn new(style: Style, rng: &mut SplitMix64) -> Self {
         let waist = rng.sym(0.2);
         let taper = rng.sym(0.4);
-        let strength = rng.range(0.0, 0.3);
+        let strength = rng.range(0.0, 0.35);
         let field = std::array::from_fn(|_| std::array::from_fn(|_| (rng.sym(strength), rng.sym(strength))));
         let width = rng.range(0.75, 1.3) * style.width;
         // Handwriting leans right more often than left: a negative shear moves the top right.
-        let shear = rng.range(-0.3, 0.12) - style.lean;
+        let shear = rng.range(-0.36, 0.15) - style.lean;
         let (s, c) = sin_cos(rng.range(-12.0, 18.0).to_radians());
         // Rotation · [[width, shear], [0, 1]]; the size is set later, when the digit is fit.
         let (a, b, d) = (width, shear, 1.0);
@@ -232,7 +232,7 @@ pub(super) fn draw(template: &Template, style: Style, rng: &mut SplitMix64, out:
     let half_width = 0.6 + 1.5 * rng.unit() * rng.unit().sqrt();
     let soft = rng.range(0.45, 0.95).min(half_width + 0.2);
     let wobble = rng.range(0.0, 0.15);
-    let shape_jitter = rng.range(0.0, 0.12);
+    let shape_jitter = rng.range(0.0, 0.15);
 
     // Strokes in pixels, with their pen widths.
     let mut pens: Vec<Pen> = Vec::with_capacity(template.strokes.len());

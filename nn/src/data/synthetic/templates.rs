@@ -232,6 +232,24 @@ const T6: &[Template] = &[
             A(0.52, 0.78, 0.32, 0.21, 180.0, -160.0),
         ]],
     },
+    // A stem hooked at the top, sweeping down the left into a loop that stays open.
+    Template {
+        weight: 0.3,
+        strokes: &[&[
+            M(0.8, 0.1),
+            C(0.6, -0.06, 0.22, 0.1, 0.18, 0.66),
+            A(0.48, 0.74, 0.3, 0.24, 180.0, -70.0),
+        ]],
+    },
+    // A long, nearly upright stem and a small low loop.
+    Template {
+        weight: 0.2,
+        strokes: &[&[
+            M(0.5, 0.0),
+            C(0.36, 0.3, 0.28, 0.55, 0.3, 0.82),
+            A(0.5, 0.82, 0.2, 0.17, 180.0, -160.0),
+        ]],
+    },
     // A straight slanted stem and a smaller loop.
     Template {
         weight: 0.4,
