@@ -231,7 +231,7 @@ pub(super) fn draw(template: &Template, style: Style, rng: &mut SplitMix64, out:
     let hand = Hand::new(style, rng);
     let half_width = 0.6 + 1.5 * rng.unit() * rng.unit().sqrt();
     let soft = rng.range(0.45, 0.95).min(half_width + 0.2);
-    let wobble = rng.range(0.0, 0.15);
+    let wobble = rng.range(0.0, 0.3);
     let shape_jitter = rng.range(0.0, 0.15);
 
     // Strokes in pixels, with their pen widths.
