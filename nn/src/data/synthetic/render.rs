@@ -156,11 +156,11 @@ struct Hand {
 
 impl Hand {
     fn new(style: Style, rng: &mut SplitMix64) -> Self {
-        let waist = rng.sym(0.2);
-        let taper = rng.sym(0.4);
+        let waist = rng.sym(0.3);
+        let taper = rng.sym(0.55);
         let strength = rng.range(0.0, 0.35);
         let field = std::array::from_fn(|_| std::array::from_fn(|_| (rng.sym(strength), rng.sym(strength))));
-        let width = rng.range(0.75, 1.3) * style.width;
+        let width = rng.range(0.7, 1.4) * style.width;
         // Handwriting leans right more often than left: a negative shear moves the top right.
         let shear = rng.range(-0.36, 0.15) - style.lean;
         let (s, c) = sin_cos(rng.range(-12.0, 18.0).to_radians());

@@ -37,6 +37,14 @@ const T0: &[Template] = &[
         weight: 0.3,
         strokes: &[&[A(0.5, 0.5, 0.24, 0.48, 300.0, 670.0)]],
     },
+    // An oval whose end runs on inside it at the top: a little inward tail.
+    Template {
+        weight: 0.3,
+        strokes: &[&[
+            A(0.5, 0.5, 0.32, 0.48, 250.0, 590.0),
+            A(0.5, 0.54, 0.22, 0.36, 600.0, 660.0),
+        ]],
+    },
     // A round 0, nearly as wide as it is tall.
     Template {
         weight: 0.35,
@@ -92,6 +100,27 @@ const T2: &[Template] = &[
             A(0.5, 0.27, 0.38, 0.25, 190.0, 370.0),
             C(0.86, 0.55, 0.45, 0.74, 0.08, 0.98),
             L(0.94, 0.96),
+        ]],
+    },
+    // A little hook at the top, a long straight neck and a flat base: L-like.
+    Template {
+        weight: 0.2,
+        strokes: &[&[
+            M(0.3, 0.14),
+            C(0.42, -0.02, 0.76, 0.0, 0.64, 0.28),
+            L(0.16, 0.96),
+            L(0.9, 0.93),
+        ]],
+    },
+    // A small top over a big round loop that fills the bottom, and a short tail.
+    Template {
+        weight: 0.2,
+        strokes: &[&[
+            A(0.5, 0.2, 0.24, 0.18, 200.0, 370.0),
+            C(0.74, 0.42, 0.3, 0.5, 0.18, 0.72),
+            C(0.1, 1.02, 0.72, 1.04, 0.76, 0.74),
+            C(0.78, 0.5, 0.4, 0.52, 0.42, 0.76),
+            C(0.44, 0.9, 0.7, 0.96, 0.92, 0.9),
         ]],
     },
     // A smaller top and a straight neck: Z-like.
