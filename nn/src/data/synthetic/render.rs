@@ -229,7 +229,7 @@ pub(super) fn render(digit: usize, rng: &mut SplitMix64, out: &mut [u8]) {
 /// Draws one image of a template into `out` (28×28 bytes).
 pub(super) fn draw(template: &Template, style: Style, rng: &mut SplitMix64, out: &mut [u8]) {
     let hand = Hand::new(style, rng);
-    let half_width = 0.6 + 1.5 * rng.unit() * rng.unit().sqrt();
+    let half_width = (0.6 + 1.5 * rng.unit() * rng.unit().sqrt()) * style.pen;
     let soft = rng.range(0.45, 0.95).min(half_width + 0.2);
     let wobble = rng.range(0.0, 0.3);
     let shape_jitter = rng.range(0.0, 0.15);
