@@ -321,9 +321,26 @@ const T7: &[Template] = &[
             C(0.7, 0.35, 0.55, 0.65, 0.5, 1.0),
         ]],
     },
-    // With a crossbar.
+    // A long tick down from the left end of the bar, and a straight stem.
+    Template {
+        weight: 0.2,
+        strokes: &[&[M(0.16, 0.36), L(0.14, 0.04), L(0.84, 0.04), L(0.5, 1.0)]],
+    },
+    // A curved top, a long stem and a crossbar through it.
     Template {
         weight: 0.12,
+        strokes: &[
+            &[
+                M(0.12, 0.12),
+                C(0.35, 0.0, 0.7, 0.02, 0.86, 0.04),
+                C(0.7, 0.35, 0.55, 0.65, 0.48, 1.0),
+            ],
+            &[M(0.3, 0.5), L(0.86, 0.48)],
+        ],
+    },
+    // With a crossbar.
+    Template {
+        weight: 0.2,
         strokes: &[
             &[M(0.14, 0.03), L(0.86, 0.03), L(0.44, 1.0)],
             &[M(0.38, 0.52), L(0.82, 0.5)],
