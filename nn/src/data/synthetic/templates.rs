@@ -123,6 +123,30 @@ const T2: &[Template] = &[
             C(0.44, 0.9, 0.7, 0.96, 0.92, 0.9),
         ]],
     },
+    // A ∂-like 2: a hook over the top, the neck down the right side, a big loop round the
+    // bottom and back up through the middle, and a tail out to the right (MNIST's 2s taken
+    // for 3s).
+    Template {
+        weight: 0.3,
+        strokes: &[&[
+            M(0.22, 0.22),
+            C(0.3, 0.0, 0.8, -0.02, 0.78, 0.3),
+            C(0.76, 0.6, 0.6, 0.95, 0.4, 0.96),
+            C(0.1, 0.98, 0.12, 0.6, 0.4, 0.6),
+            C(0.62, 0.6, 0.7, 0.85, 0.92, 0.94),
+        ]],
+    },
+    // The same with a short tail.
+    Template {
+        weight: 0.15,
+        strokes: &[&[
+            M(0.2, 0.2),
+            C(0.3, -0.02, 0.8, -0.02, 0.78, 0.3),
+            C(0.76, 0.6, 0.62, 0.95, 0.42, 0.96),
+            C(0.1, 0.98, 0.1, 0.62, 0.4, 0.6),
+            C(0.55, 0.6, 0.62, 0.72, 0.72, 0.82),
+        ]],
+    },
     // A smaller top and a straight neck: Z-like.
     Template {
         weight: 0.3,
