@@ -18,7 +18,7 @@ use tapegrad::nn::layers::Sequential;
 use tapegrad::nn::models::lenet5;
 use tapegrad::nn::train::epoch::{Schedule, train_epoch};
 use tapegrad::nn::train::evaluate;
-use tapegrad::nn::train::optim::{CosineLr, Optimizer, Sgd};
+use tapegrad::nn::train::optim::{CosineLr, Optimizer, Sgd, Warmup};
 
 use rand::SeedableRng;
 
@@ -76,16 +76,20 @@ fn run(o: Options) -> Result<(), String> {
     let (train, test) = synthetic::train_test_split(o.train_size, synthetic::DEFAULT_TEST, o.seed);
     let generated = start.elapsed().as_secs_f64();
 
-    // The main job's defaults: SGD with Nesterov momentum 0.9, lr 0.05 decayed by a cosine to
-    // lr/100 over all steps, batch 64, MNIST's normalisation, weights and shuffles from --seed.
+    // The main job's defaults: SGD with Nesterov momentum 0.9, lr 0.05 rising linearly over the
+    // first 500 steps, then decayed by a cosine to lr/100 over all steps, batch 64, MNIST's
+    // normalisation, weights and shuffles from --seed.
     let batch_size = 64;
     let mut model: Sequential<f32> = lenet5(&mut rand::rngs::StdRng::seed_from_u64(o.seed));
     let mut sgd = Sgd::new(0.05).momentum(0.9).nesterov(true);
     let steps_per_epoch = train.len().div_ceil(batch_size);
-    let schedule = CosineLr {
-        base: sgd.learning_rate(),
-        min: sgd.learning_rate() / 100.0,
-        total: o.epochs * steps_per_epoch,
+    let schedule = Warmup {
+        steps: 500,
+        inner: CosineLr {
+            base: sgd.learning_rate(),
+            min: sgd.learning_rate() / 100.0,
+            total: o.epochs * steps_per_epoch,
+        },
     };
     for epoch in 0..o.epochs {
         let batches =

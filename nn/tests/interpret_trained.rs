@@ -63,7 +63,9 @@ fn fixture() -> &'static Fixture {
             acc * 100.0,
             start.elapsed()
         );
-        assert!(acc > 0.9, "the fixture did not train: {acc}");
+        // The built-in digits are harder than MNIST since issue #12 (LeNet-5 gets about 83 % on
+        // them after two epochs of 6,000, 95 % after the main job's three of 60,000).
+        assert!(acc > 0.75, "the fixture did not train: {acc}");
         Fixture {
             model,
             test,

@@ -100,3 +100,22 @@ pub(super) fn sin_cos(x: f64) -> (f64, f64) {
     }
     (s * r, sign * c)
 }
+
+/// `e^(−x)` for `x ≥ 0` (0 beyond 700), from `e^(−x / 1024)` by a Taylor polynomial of degree 10
+/// squared ten times (relative error below 1e-12 for `x ≤ 50`), using only correctly rounded
+/// IEEE operations, so every platform gets the same bits.
+pub(super) fn exp_neg(x: f64) -> f64 {
+    if x > 700.0 {
+        return 0.0;
+    }
+    let y = -x / 1024.0;
+    let mut e = 0.0;
+    for k in (1..=10).rev() {
+        e = (e + 1.0) * y / k as f64;
+    }
+    e += 1.0;
+    for _ in 0..10 {
+        e *= e;
+    }
+    e
+}

@@ -3,8 +3,8 @@
 
 use super::random::{SplitMix64, sin_cos};
 use super::templates::Op::{self, A, C, L, M};
-use super::templates::{TEMPLATES, Template};
-use super::{PIXELS, SIDE};
+use super::templates::{STYLES, Style, TEMPLATES, Template};
+use super::{PIXELS, SIDE, warp};
 
 #[derive(Clone, Copy, Debug)]
 struct P {
@@ -155,14 +155,14 @@ struct Hand {
 }
 
 impl Hand {
-    fn new(rng: &mut SplitMix64) -> Self {
-        let waist = rng.sym(0.2);
-        let taper = rng.sym(0.4);
-        let strength = rng.range(0.0, 0.3);
+    fn new(style: Style, rng: &mut SplitMix64) -> Self {
+        let waist = rng.sym(0.3);
+        let taper = rng.sym(0.55);
+        let strength = rng.range(0.0, 0.35);
         let field = std::array::from_fn(|_| std::array::from_fn(|_| (rng.sym(strength), rng.sym(strength))));
-        let width = rng.range(0.75, 1.3);
+        let width = rng.range(0.7, 1.4) * style.width;
         // Handwriting leans right more often than left: a negative shear moves the top right.
-        let shear = rng.range(-0.3, 0.12);
+        let shear = rng.range(-0.36, 0.15) - style.lean;
         let (s, c) = sin_cos(rng.range(-12.0, 18.0).to_radians());
         // Rotation · [[width, shear], [0, 1]]; the size is set later, when the digit is fit.
         let (a, b, d) = (width, shear, 1.0);
@@ -223,16 +223,16 @@ pub(super) fn render(digit: usize, rng: &mut SplitMix64, out: &mut [u8]) {
         }
         pick -= t.weight;
     }
-    draw(template, rng, out);
+    draw(template, STYLES[digit], rng, out);
 }
 
 /// Draws one image of a template into `out` (28×28 bytes).
-pub(super) fn draw(template: &Template, rng: &mut SplitMix64, out: &mut [u8]) {
-    let hand = Hand::new(rng);
-    let half_width = 0.6 + 1.5 * rng.unit() * rng.unit().sqrt();
+pub(super) fn draw(template: &Template, style: Style, rng: &mut SplitMix64, out: &mut [u8]) {
+    let hand = Hand::new(style, rng);
+    let half_width = (0.6 + 1.5 * rng.unit() * rng.unit().sqrt()) * style.pen;
     let soft = rng.range(0.45, 0.95).min(half_width + 0.2);
-    let wobble = rng.range(0.0, 0.15);
-    let shape_jitter = rng.range(0.0, 0.12);
+    let wobble = rng.range(0.0, 0.3);
+    let shape_jitter = rng.range(0.0, 0.15);
 
     // Strokes in pixels, with their pen widths.
     let mut pens: Vec<Pen> = Vec::with_capacity(template.strokes.len());
@@ -313,7 +313,17 @@ pub(super) fn draw(template: &Template, rng: &mut SplitMix64, out: &mut [u8]) {
             ink.iter_mut().for_each(|v| *v /= peak);
         }
     }
+    if rng.chance(ELASTIC_P) {
+        warp::elastic(&mut ink, ELASTIC_ALPHA, ELASTIC_SIGMA, rng);
+    }
     centre_the_mass(&mut ink);
+    // The outermost ring stays blank, as in (all but 1 % of) MNIST's digits; only a strong
+    // warp of a wide digit reaches it.
+    for i in 0..SIDE {
+        for k in [i, (SIDE - 1) * SIDE + i, i * SIDE, i * SIDE + SIDE - 1] {
+            ink[k] = 0.0;
+        }
+    }
 
     // Noise: mild on the ink, and a few faint specks on the background in some images.
     let noise = rng.range(0.0, 0.1);
@@ -333,6 +343,12 @@ pub(super) fn draw(template: &Template, rng: &mut SplitMix64, out: &mut [u8]) {
         *o = (v.clamp(0.0, 1.0) * 255.0).round() as u8;
     }
 }
+
+/// The pixel-level elastic distortion (Simard et al.'s values): how often, its scale `α` and
+/// smoothness `σ` in pixels.
+const ELASTIC_P: f64 = 0.5;
+const ELASTIC_ALPHA: f64 = 34.0;
+const ELASTIC_SIGMA: f64 = 4.0;
 
 /// The longer side of the ink's bounding box, in pixels, as in MNIST (whose digits were
 /// scaled to fit a 20×20 box, then centred by their centre of mass in 28×28).

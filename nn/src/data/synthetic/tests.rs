@@ -1,9 +1,9 @@
 //! Unit tests of the generator's parts: the random numbers, the sine and cosine, and every
 //! template drawn.
 
-use super::random::{SplitMix64, hash2, sin_cos};
+use super::random::{SplitMix64, exp_neg, hash2, sin_cos};
 use super::render::draw;
-use super::templates::TEMPLATES;
+use super::templates::{STYLES, TEMPLATES};
 use super::{PIXELS, SIDE};
 
 #[test]
@@ -15,6 +15,19 @@ fn sin_cos_matches_the_math_library() {
         worst = worst.max((s - x.sin()).abs()).max((c - x.cos()).abs());
     }
     assert!(worst < 1e-12, "worst error {worst:e}");
+}
+
+#[test]
+fn exp_neg_matches_the_math_library() {
+    let mut worst: f64 = 0.0;
+    for i in 0..=50_000 {
+        let x = i as f64 * 0.001_003;
+        let want = (-x).exp();
+        worst = worst.max((exp_neg(x) - want).abs() / want);
+    }
+    assert!(worst < 1e-12, "worst relative error {worst:e}");
+    assert_eq!(exp_neg(0.0), 1.0);
+    assert_eq!(exp_neg(800.0), 0.0);
 }
 
 #[test]
@@ -76,7 +89,7 @@ fn every_template_draws_a_digit_inside_the_frame() {
             for i in 0..50 {
                 let mut rng = SplitMix64::new(hash2(digit as u64 * 100 + k as u64, i));
                 let mut image = [0u8; PIXELS];
-                draw(template, &mut rng, &mut image);
+                draw(template, STYLES[digit], &mut rng, &mut image);
                 let (total, inside, ring) = ink_inside(&image, 22);
                 let strong = image.iter().filter(|&&v| v >= 128).count();
                 let peak = image.iter().max().unwrap();
@@ -110,8 +123,8 @@ fn templates_of_a_digit_differ_and_weights_are_positive() {
         for a in 0..templates.len() {
             for b in a + 1..templates.len() {
                 let (mut ia, mut ib) = ([0u8; PIXELS], [0u8; PIXELS]);
-                draw(&templates[a], &mut SplitMix64::new(5), &mut ia);
-                draw(&templates[b], &mut SplitMix64::new(5), &mut ib);
+                draw(&templates[a], STYLES[digit], &mut SplitMix64::new(5), &mut ia);
+                draw(&templates[b], STYLES[digit], &mut SplitMix64::new(5), &mut ib);
                 let diff: f64 = ia
                     .iter()
                     .zip(&ib)
