@@ -111,22 +111,18 @@ impl Affine {
         let (cx, cy) = ((shape.w as f32 - 1.0) / 2.0, (shape.h as f32 - 1.0) / 2.0);
         let fill = fill.to_f32();
         let c = shape.c;
+        // The source points of one output row, computed for the whole row first (vector code),
+        // then sampled.
+        let (mut xs, mut ys) = (vec![0.0f32; shape.w], vec![0.0f32; shape.w]);
         for qy in 0..shape.h {
-            for qx in 0..shape.w {
-                let (dx, dy) = (
-                    qx as f32 - cx - self.translation.0,
-                    qy as f32 - cy - self.translation.1,
-                );
-                let px = cx + inv[0][0] * dx + inv[0][1] * dy;
-                let py = cy + inv[1][0] * dx + inv[1][1] * dy;
-                bilinear::sample(
-                    src,
-                    shape,
-                    fill,
-                    (px, py),
-                    &mut dst[(qy * shape.w + qx) * c..][..c],
-                );
+            let dy = qy as f32 - cy - self.translation.1;
+            for (qx, (px, py)) in xs.iter_mut().zip(ys.iter_mut()).enumerate() {
+                let dx = qx as f32 - cx - self.translation.0;
+                *px = cx + inv[0][0] * dx + inv[0][1] * dy;
+                *py = cy + inv[1][0] * dx + inv[1][1] * dy;
             }
+            let row = &mut dst[qy * shape.w * c..(qy + 1) * shape.w * c];
+            bilinear::sample_row(src, shape, fill, &xs, &ys, row);
         }
         Ok(())
     }

@@ -54,19 +54,24 @@ pub trait Pixel: Copy {
 }
 
 impl Pixel for u8 {
+    #[inline(always)]
     fn to_f32(self) -> f32 {
         self as f32
     }
+    #[inline(always)]
     fn from_f32(v: f32) -> Self {
-        // `as` saturates (and maps NaN to 0).
-        v.round() as u8
+        // Rounded half up (as `round` for the values a mix of bytes gives) without a call into
+        // the math library; `as` truncates toward zero, saturates and maps NaN to 0.
+        (v + 0.5) as u8
     }
 }
 
 impl Pixel for f32 {
+    #[inline(always)]
     fn to_f32(self) -> f32 {
         self
     }
+    #[inline(always)]
     fn from_f32(v: f32) -> Self {
         v
     }
