@@ -40,16 +40,7 @@ struct Options {
 fn recipe(o: &Options) -> Result<Recipe, String> {
     let mut r = Recipe::named(&o.augment).map_err(|e| e.to_string())?;
     if let Some(spec) = &o.elastic {
-        let v: Vec<f32> = spec
-            .split(',')
-            .map(|p| p.trim().parse::<f32>())
-            .collect::<Result<_, _>>()
-            .map_err(|e| format!("--elastic {spec:?}: {e}"))?;
-        match v[..] {
-            [a, s] => (r.elastic_alpha, r.elastic_sigma, r.elastic_p) = (a, s, 1.0),
-            [a, s, p] => (r.elastic_alpha, r.elastic_sigma, r.elastic_p) = (a, s, p),
-            _ => return Err(format!("--elastic {spec:?}: expected ALPHA,SIGMA[,P]")),
-        }
+        r = r.with_elastic_spec(spec).map_err(|e| format!("--elastic: {e}"))?;
     }
     Ok(r)
 }

@@ -22,7 +22,7 @@ pub enum Error {
         why: String,
     },
     /// An argument that is invalid for the input it is applied to.
-    #[error("{op}: {why} (input shape {shape:?})")]
+    #[error("{op}: {why}{}", shape_note(shape))]
     InvalidArgument {
         /// The op that refused it.
         op: String,
@@ -81,3 +81,13 @@ impl Error {
 
 /// The crate's result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// ` (input shape [..])` after an invalid-argument message, or nothing when no input shape
+/// applies (a constructor's or a transform's parameters).
+fn shape_note(shape: &[usize]) -> String {
+    if shape.is_empty() {
+        String::new()
+    } else {
+        format!(" (input shape {shape:?})")
+    }
+}

@@ -224,21 +224,10 @@ impl Options {
     }
 }
 
-/// `--elastic A,S[,P]`.
+/// `--elastic A,S[,P]`, checked as the recipe checks it.
 fn parse_elastic(v: &str) -> Result<(f32, f32, f32), String> {
-    let parts: Vec<f32> = v
-        .split(',')
-        .map(|p| p.trim().parse::<f32>().map_err(|e| e.to_string()))
-        .collect::<Result<_, _>>()?;
-    let (alpha, sigma, p) = match parts[..] {
-        [a, s] => (a, s, 1.0),
-        [a, s, p] => (a, s, p),
-        _ => return Err("expected ALPHA,SIGMA or ALPHA,SIGMA,P".into()),
-    };
-    if !(alpha >= 0.0 && alpha.is_finite() && sigma > 0.0 && sigma.is_finite() && (0.0..=1.0).contains(&p)) {
-        return Err("need ALPHA >= 0, SIGMA > 0 and P in [0, 1]".into());
-    }
-    Ok((alpha, sigma, p))
+    let r = Recipe::NONE.with_elastic_spec(v).map_err(|e| e.to_string())?;
+    Ok((r.elastic_alpha, r.elastic_sigma, r.elastic_p))
 }
 
 /// clap's error as one line, in the wording the job always used for the common cases.

@@ -85,6 +85,40 @@ impl Recipe {
         }
     }
 
+    /// The elastic step from a spec `ALPHA,SIGMA` or `ALPHA,SIGMA,P` (pixels, pixels,
+    /// probability; `P` defaults to 1), as the main job's `--elastic` takes it.
+    ///
+    /// ```
+    /// use nn::data::transforms::Recipe;
+    /// let r = Recipe::NONE.with_elastic_spec("8,3,0.5").unwrap();
+    /// assert_eq!((r.elastic_alpha, r.elastic_sigma, r.elastic_p), (8.0, 3.0, 0.5));
+    /// assert!(Recipe::NONE.with_elastic_spec("8").is_err());
+    /// assert!(Recipe::NONE.with_elastic_spec("8,0").is_err());
+    /// ```
+    pub fn with_elastic_spec(mut self, spec: &str) -> Result<Recipe> {
+        let bad = |why: &str| Error::invalid("Recipe::with_elastic_spec", &[], format!("{spec:?}: {why}"));
+        let v: Vec<f32> = spec
+            .split(',')
+            .map(|p| p.trim().parse::<f32>())
+            .collect::<std::result::Result<_, _>>()
+            .map_err(|e| bad(&e.to_string()))?;
+        let (alpha, sigma, p) = match v[..] {
+            [a, s] => (a, s, 1.0),
+            [a, s, p] => (a, s, p),
+            _ => return Err(bad("expected ALPHA,SIGMA or ALPHA,SIGMA,P")),
+        };
+        if !(alpha >= 0.0
+            && alpha.is_finite()
+            && sigma > 0.0
+            && sigma.is_finite()
+            && (0.0..=1.0).contains(&p))
+        {
+            return Err(bad("need ALPHA >= 0, SIGMA > 0 and P in [0, 1]"));
+        }
+        (self.elastic_alpha, self.elastic_sigma, self.elastic_p) = (alpha, sigma, p);
+        Ok(self)
+    }
+
     /// The transforms, in order, each with its probability.
     pub fn compose(&self) -> Compose<u8> {
         let mut steps = Compose::new();
