@@ -108,7 +108,7 @@ fn logits<T: Element>(model: &dyn Module<T>, x: &Tensor<T>) -> Vec<f64> {
 }
 
 #[test]
-fn integrated_gradients_are_complete_to_1e3_at_512_steps_and_on_average_at_256() {
+fn integrated_gradients_are_complete_to_1e3_at_1024_steps_and_on_average_at_256() {
     let fx = fixture();
     let model = to_f64(&fx.model);
     let (x, labels) = images::<f64>(&fx.test, 0..16);
@@ -131,18 +131,24 @@ fn integrated_gradients_are_complete_to_1e3_at_512_steps_and_on_average_at_256()
     // The gradient along the path is piecewise constant (ReLU and max-pool kinks), so the
     // trapezoid rule converges as 1/steps: at 256 steps most images are within 1e-3.
     assert!(mean <= 1e-3 && worst <= 2.5e-3 && within >= 12, "{ratios:?}");
-    let ig512 = IntegratedGradients {
-        steps: 512,
+    // Converging as 1/steps, every image is within 1e-3 four times finer. (The model differs
+    // between platforms, its kinks with it: at 512 steps the worst image was 7.5e-4 on x86-64
+    // and 1.4e-3 on aarch64; 1024 leaves room on both.)
+    let ig1024 = IntegratedGradients {
+        steps: 1024,
         baseline: Baseline::Constant(0.0),
     };
-    let out512 = ig512.attribute(&model, &x, &labels).unwrap();
-    let worst512 = out512
+    let out1024 = ig1024.attribute(&model, &x, &labels).unwrap();
+    let worst1024 = out1024
         .delta
         .iter()
-        .zip(&out512.change)
+        .zip(&out1024.change)
         .map(|(d, c)| d.abs() / c.abs())
         .fold(0.0, f64::max);
-    assert!(worst512 <= 1e-3, "512 steps: {worst512:.2e}");
+    assert!(
+        worst1024 <= 1e-3 && worst1024 < worst,
+        "1024 steps: {worst1024:.2e} (256: {worst:.2e})"
+    );
     // The change is what the model says, computed separately.
     let (fx_, fb) = (logits(&model, &x), logits(&model, &Tensor::zeros(x.shape())));
     for n in 0..16 {
@@ -151,7 +157,7 @@ fn integrated_gradients_are_complete_to_1e3_at_512_steps_and_on_average_at_256()
     }
     println!(
         "IG, f64, 16 images, |delta| / |f(x) - f(b)|: 256 steps max {worst:.2e}, mean {mean:.2e}, {within}/16 within 1e-3 \
-         ({elapsed:.1?} for 16 x 256 passes); 512 steps max {worst512:.2e}"
+         ({elapsed:.1?} for 16 x 256 passes); 1024 steps max {worst1024:.2e}"
     );
 }
 
