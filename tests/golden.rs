@@ -3,7 +3,9 @@
 //! f64 and compared element by element within `1e-9 + 1e-7·|expected|`.
 //!
 //! Cases come from the project's own `tests/golden/` folder and from every folder listed in
-//! the `GOLDEN_DIR` environment variable (colon separated). The test fails on any value over
+//! the `GOLDEN_DIR` and `GOLDEN_NEXT_DIR` environment variables (colon separated; CI points
+//! the first at the public `cases/`, the second at `next/`: batch norm, global average
+//! pooling, the residual block). The test fails on any value over
 //! the tolerance, on an op it does not know, on a tensor name it would not check, on a
 //! schema other than "1", and on a listed folder that holds no case. It prints how many
 //! cases of each op passed.
@@ -11,12 +13,12 @@
 mod common;
 use autograd::{Tape, Tensor, Var};
 use common::Scratch;
-use nn::layers::Module;
+use nn::layers::{BatchNorm2d, Module, Residual};
 use nn::models::lenet5;
 use nn::ops::conv::{Conv2dConfig, conv2d};
 use nn::ops::dense::dense;
 use nn::ops::loss::{Reduction, softmax_cross_entropy};
-use nn::ops::pool::{Pool2dConfig, avg_pool2d, max_pool2d};
+use nn::ops::pool::{Pool2dConfig, avg_pool2d, global_avg_pool2d, max_pool2d};
 use rand::SeedableRng;
 use safetensors::{Dtype, SafeTensors};
 use std::collections::{BTreeMap, HashMap};
@@ -151,6 +153,13 @@ fn compute(case: &Case) -> Result<BTreeMap<String, Tensor<f64>>, String> {
             vars.push(("gx".into(), x));
             y
         }
+        "global_avg_pool2d" => {
+            let x = tape.var(input(case, "x")?.clone());
+            vars.push(("gx".into(), x.clone()));
+            global_avg_pool2d(&x).map_err(e)?
+        }
+        "batch_norm2d" => return batch_norm_case(case),
+        "residual_block" => return residual_case(case),
         "softmax_cross_entropy" => {
             let x = tape.var(input(case, "x")?.clone());
             let labels = case.labels.as_ref().ok_or("the labels tensor is missing")?;
@@ -190,6 +199,79 @@ fn compute(case: &Case) -> Result<BTreeMap<String, Tensor<f64>>, String> {
     Ok(out)
 }
 
+/// A float-valued metadata key.
+fn float(case: &Case, key: &str) -> Result<f64, String> {
+    let v = case
+        .meta
+        .get(key)
+        .ok_or_else(|| format!("metadata {key:?} is missing"))?;
+    v.parse()
+        .map_err(|_| format!("metadata {key} = {v:?} is not a number"))
+}
+
+/// Sets the parameters of `model` from the case's tensors of the same names.
+fn set_params(case: &Case, model: &mut dyn Module<f64>) -> Result<(), String> {
+    for (name, p) in model.parameters_mut() {
+        p.set(input(case, &name)?.clone()).map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+/// `batch_norm2d` through the layer: running statistics in, a step, running statistics out.
+fn batch_norm_case(case: &Case) -> Result<BTreeMap<String, Tensor<f64>>, String> {
+    let e = |e: autograd::Error| e.to_string();
+    let training = match case.meta.get("training").map(String::as_str) {
+        Some("1") => true,
+        Some("0") => false,
+        other => return Err(format!("metadata training = {other:?} is not \"0\" or \"1\"")),
+    };
+    let c = input(case, "gamma")?.numel();
+    let mut bn = BatchNorm2d::<f64>::new(c).with_momentum_eps(float(case, "momentum")?, float(case, "eps")?);
+    set_params(case, &mut bn)?;
+    for (name, b) in bn.buffers_mut() {
+        *b = input(case, &name)?.clone();
+    }
+    bn.set_training(training);
+    let mut out = BTreeMap::new();
+    {
+        let tape = Tape::<f64>::new();
+        let x = tape.var(input(case, "x")?.clone());
+        let y = bn.forward(&x).map_err(e)?;
+        let grads = tape.backward_with(&y, input(case, "gy")?.clone()).map_err(e)?;
+        out.insert("y".to_string(), y.value().clone());
+        out.insert("gx".to_string(), grads[&x].clone());
+        for (name, p) in bn.parameters() {
+            out.insert(format!("grad.{name}"), grads[p].clone());
+        }
+    }
+    for (name, b) in bn.buffers_mut() {
+        out.insert(format!("{name}_out"), b.clone());
+    }
+    Ok(out)
+}
+
+/// `residual_block` through the layer, with the case's parameters and eps.
+fn residual_case(case: &Case) -> Result<BTreeMap<String, Tensor<f64>>, String> {
+    let e = |e: autograd::Error| e.to_string();
+    let c = *input(case, "x")?.shape().last().ok_or("x has no axes")?;
+    let mut block = Residual::<f64>::new(c, c, 1, &mut rand::rngs::StdRng::seed_from_u64(0));
+    let eps = float(case, "eps")?;
+    block.bn1.0.eps = eps;
+    block.bn2.0.eps = eps;
+    set_params(case, &mut block)?;
+    let tape = Tape::<f64>::new();
+    let x = tape.var(input(case, "x")?.clone());
+    let y = block.forward(&x).map_err(e)?;
+    let grads = tape.backward_with(&y, input(case, "gy")?.clone()).map_err(e)?;
+    let mut out = BTreeMap::new();
+    out.insert("y".to_string(), y.value().clone());
+    out.insert("gx".to_string(), grads[&x].clone());
+    for (name, p) in block.parameters() {
+        out.insert(format!("grad.{name}"), grads[p].clone());
+    }
+    Ok(out)
+}
+
 /// The tensor names a case of `op` may hold: its inputs and its expected results.
 fn known_names(op: &str) -> Vec<String> {
     let names: &[&str] = match op {
@@ -197,9 +279,39 @@ fn known_names(op: &str) -> Vec<String> {
         "max_pool2d" | "avg_pool2d" => &["x", "gy", "y", "gx"],
         "softmax_cross_entropy" => &["x", "labels", "y", "gx"],
         "lenet5" => &["x", "labels", "logits", "y", "gx"],
+        "global_avg_pool2d" => &["x", "gy", "y", "gx"],
+        "batch_norm2d" => &[
+            "x",
+            "gamma",
+            "beta",
+            "running_mean",
+            "running_var",
+            "gy",
+            "y",
+            "gx",
+            "grad.gamma",
+            "grad.beta",
+            "running_mean_out",
+            "running_var_out",
+        ],
+        "residual_block" => &["x", "gy", "y", "gx"],
         _ => &[],
     };
     let mut v: Vec<String> = names.iter().map(|s| s.to_string()).collect();
+    if op == "residual_block" {
+        v.extend(
+            [
+                "conv1.w",
+                "bn1.gamma",
+                "bn1.beta",
+                "conv2.w",
+                "bn2.gamma",
+                "bn2.beta",
+            ]
+            .iter()
+            .flat_map(|p| [p.to_string(), format!("grad.{p}")]),
+        );
+    }
     if op == "lenet5" {
         v.extend(
             LENET_PARAMS
@@ -297,9 +409,11 @@ fn run_folder(dir: &Path) -> Result<BTreeMap<String, usize>, Vec<String>> {
 #[test]
 fn golden_cases_match_pytorch() {
     let mut dirs = vec![PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden")];
-    match std::env::var("GOLDEN_DIR") {
-        Ok(list) => dirs.extend(list.split(':').filter(|s| !s.is_empty()).map(PathBuf::from)),
-        Err(_) => println!("GOLDEN_DIR is unset: checking only the project's own cases"),
+    for var in ["GOLDEN_DIR", "GOLDEN_NEXT_DIR"] {
+        match std::env::var(var) {
+            Ok(list) => dirs.extend(list.split(':').filter(|s| !s.is_empty()).map(PathBuf::from)),
+            Err(_) => println!("{var} is unset: not checking its cases"),
+        }
     }
     let mut failures = Vec::new();
     for dir in &dirs {

@@ -6,7 +6,7 @@
 //! forward written in plain Rust (loops, branches) is a model; implement `Module` for it to
 //! use the optimizers and checkpoints.
 
-use autograd::{Element, Param, Result, Var};
+use autograd::{Element, Param, Result, Tensor, Var};
 
 /// How a layer's output positions read its input positions along the two spatial axes of an
 /// `[N, H, W, C]` image: what receptive fields are computed from
@@ -44,7 +44,21 @@ pub trait Module<T: Element = f32>: Send + Sync {
         Vec::new()
     }
 
-    /// Switches between training (`true`) and evaluation behaviour (dropout).
+    /// Every buffer with its name, in a fixed order: state that is not trained but belongs to
+    /// the model (batch norm's running statistics, `bn1.running_mean`). Checkpoints save and
+    /// restore buffers; optimizers never see them.
+    fn buffers(&self) -> Vec<(String, &Tensor<T>)> {
+        Vec::new()
+    }
+
+    /// Every buffer with its name, for restoring or broadcasting; the same order as
+    /// [`buffers`](Self::buffers).
+    fn buffers_mut(&mut self) -> Vec<(String, &mut Tensor<T>)> {
+        Vec::new()
+    }
+
+    /// Switches between training (`true`) and evaluation behaviour (dropout, batch norm's
+    /// statistics). A composite forwards it to every layer it holds.
     fn set_training(&mut self, _training: bool) {}
 
     /// How output positions read input positions, for layers that keep the image layout;

@@ -1,7 +1,7 @@
 //! `Sequential`: layers applied one after another.
 
 use super::module::Module;
-use autograd::{Element, Error, Param, Result, Var};
+use autograd::{Element, Error, Param, Result, Tensor, Var};
 use std::ops::Range;
 
 /// Layers applied one after another, each under a name that prefixes its parameters'.
@@ -152,6 +152,29 @@ impl<T: Element> Module<T> for Sequential<T> {
                 l.parameters_mut()
                     .into_iter()
                     .map(move |(n, p)| (format!("{prefix}.{n}"), p))
+            })
+            .collect()
+    }
+
+    fn buffers(&self) -> Vec<(String, &Tensor<T>)> {
+        self.layers
+            .iter()
+            .flat_map(|(prefix, l)| {
+                l.buffers()
+                    .into_iter()
+                    .map(move |(n, b)| (format!("{prefix}.{n}"), b))
+            })
+            .collect()
+    }
+
+    fn buffers_mut(&mut self) -> Vec<(String, &mut Tensor<T>)> {
+        self.layers
+            .iter_mut()
+            .flat_map(|(prefix, l)| {
+                let prefix = prefix.clone();
+                l.buffers_mut()
+                    .into_iter()
+                    .map(move |(n, b)| (format!("{prefix}.{n}"), b))
             })
             .collect()
     }

@@ -1,7 +1,7 @@
-//! Layers without parameters: pooling, flatten, activations and dropout.
+//! Layers without parameters: pooling (windows, global, adaptive), flatten, activations and dropout.
 
 use super::module::{Module, SpatialExtent};
-use crate::ops::pool::{Pool2dConfig, avg_pool2d, max_pool2d};
+use crate::ops::pool::{Pool2dConfig, adaptive_avg_pool2d, avg_pool2d, global_avg_pool2d, max_pool2d};
 use autograd::{Element, Error, Result, Tensor, Var};
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
@@ -138,5 +138,23 @@ impl<T: Element> Module<T> for Dropout {
     }
     fn spatial_extent(&self) -> Option<SpatialExtent> {
         Some(SpatialExtent::Pointwise)
+    }
+}
+
+/// Global average pooling, `[N, H, W, C] -> [N, C]` (no parameters).
+pub struct GlobalAvgPool2d;
+
+impl<T: Element> Module<T> for GlobalAvgPool2d {
+    fn forward<'t>(&self, x: &Var<'t, T>) -> Result<Var<'t, T>> {
+        global_avg_pool2d(x)
+    }
+}
+
+/// Adaptive average pooling to a fixed `(OH, OW)`, `[N, H, W, C] -> [N, OH, OW, C]`.
+pub struct AdaptiveAvgPool2d(pub (usize, usize));
+
+impl<T: Element> Module<T> for AdaptiveAvgPool2d {
+    fn forward<'t>(&self, x: &Var<'t, T>) -> Result<Var<'t, T>> {
+        adaptive_avg_pool2d(x, self.0)
     }
 }

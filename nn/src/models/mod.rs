@@ -1,4 +1,8 @@
-//! Ready-made networks.
+//! Ready-made networks: [`lenet5`] and a small [`resnet`].
+
+mod resnet;
+
+pub use resnet::{ResNetConfig, resnet};
 
 use crate::layers::Sequential;
 use crate::layers::{Conv2d, Dense, Flatten, MaxPool2d};

@@ -7,7 +7,10 @@
 //!   kernels run (direct, im2col + GEMM, pointwise) for the forward pass, `dW` and `dX`;
 //! - [`pool`]: max pooling (the argmax mask) and average pooling (`dA = dZ ⊗ M`);
 //! - [`dense`]: `Z = A·W + b` and `flatten`;
+//! - [`norm`]: batch normalisation over the channels, with its closed-form backward rule;
 //! - [`activation`]: the activations that conv and dense layers can fuse;
+//! - [`pointwise`]: LeakyReLU, ELU, GELU as ops of their own;
+//! - [`residual`]: the join of a residual block, `relu(x + F(x))`;
 //! - [`loss`]: softmax cross-entropy and mean squared error;
 //! - [`composite`]: the same ops built from autograd primitives (a second, independent
 //!   implementation);
@@ -19,5 +22,8 @@ pub mod composite;
 pub mod conv;
 pub mod dense;
 pub mod loss;
+pub mod norm;
+pub mod pointwise;
 pub mod pool;
 pub mod reference;
+pub mod residual;

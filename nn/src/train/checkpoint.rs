@@ -1,6 +1,7 @@
 //! Checkpoints in the safetensors format, the one PyTorch and candle users exchange weights in.
 //!
 //! A checkpoint holds every named parameter under its own name (`conv1.w`, ...), the
+//! model's buffers (running statistics, [`Module::buffers`]) under `buffer.<name>`, the
 //! optimizer's buffers under `optimizer.<buffer>.<parameter>`, and string metadata: the
 //! format (`"format": "tapegrad-checkpoint"`, `"version": "1"`), the element type, the
 //! optimizer's name, learning rate and step count, plus whatever the caller adds (epoch,
@@ -19,6 +20,7 @@ use std::path::{Path, PathBuf};
 const FORMAT: &str = "tapegrad-checkpoint";
 const VERSION: &str = "1";
 const OPTIMIZER_PREFIX: &str = "optimizer.";
+const BUFFER_PREFIX: &str = "buffer.";
 
 /// What went wrong with a checkpoint; every message names the file.
 #[derive(Debug, thiserror::Error)]
@@ -56,6 +58,8 @@ pub struct Checkpoint<T: Element> {
     pub path: PathBuf,
     /// Every parameter by name.
     pub params: BTreeMap<String, Tensor<T>>,
+    /// Every model buffer by name (without the `buffer.` prefix of the file).
+    pub buffers: BTreeMap<String, Tensor<T>>,
     /// The optimizer's name, if one was saved.
     pub optimizer_name: Option<String>,
     /// The optimizer's learning rate when saved.
@@ -88,7 +92,7 @@ fn dtype_of<T: Element>() -> Dtype {
     }
 }
 
-/// Saves `model`'s parameters, and `optimizer`'s state if given, with extra `metadata`.
+/// Saves `model`'s parameters and buffers, and `optimizer`'s state if given, with extra `metadata`.
 ///
 /// ```
 /// use nn::{layers::Module, models::lenet5, train::checkpoint, train::optim::Adam};
@@ -112,6 +116,9 @@ pub fn save<T: Element>(
     let mut tensors: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
     for (name, p) in model.parameters() {
         tensors.push((name, p.shape().to_vec(), to_bytes(p.value())));
+    }
+    for (name, b) in model.buffers() {
+        tensors.push((format!("{BUFFER_PREFIX}{name}"), b.shape().to_vec(), to_bytes(b)));
     }
     let mut meta: HashMap<String, String> =
         metadata.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
@@ -218,6 +225,7 @@ pub fn load<T: Element>(path: &Path) -> Result<Checkpoint<T>, CheckpointError> {
     }
     let st = SafeTensors::deserialize(&bytes).map_err(|e| fmt_err(e.to_string()))?;
     let mut params = BTreeMap::new();
+    let mut buffers = BTreeMap::new();
     let mut optimizer = OptimizerState::default();
     for (name, view) in st.tensors() {
         let values = read_values::<T>(&view).ok_or_else(|| {
@@ -227,10 +235,13 @@ pub fn load<T: Element>(path: &Path) -> Result<Checkpoint<T>, CheckpointError> {
             ))
         })?;
         let t = Tensor::from_vec(values, view.shape()).map_err(|e| fmt_err(e.to_string()))?;
-        match name.strip_prefix(OPTIMIZER_PREFIX) {
-            Some(buffer) => optimizer.buffers.insert(buffer.to_string(), t),
-            None => params.insert(name, t),
-        };
+        if let Some(buffer) = name.strip_prefix(OPTIMIZER_PREFIX) {
+            optimizer.buffers.insert(buffer.to_string(), t);
+        } else if let Some(buffer) = name.strip_prefix(BUFFER_PREFIX) {
+            buffers.insert(buffer.to_string(), t);
+        } else {
+            params.insert(name, t);
+        }
     }
     for key in ["format", "version", "dtype"] {
         meta.remove(key);
@@ -251,6 +262,7 @@ pub fn load<T: Element>(path: &Path) -> Result<Checkpoint<T>, CheckpointError> {
     Ok(Checkpoint {
         path: path.to_path_buf(),
         params,
+        buffers,
         optimizer_name,
         learning_rate,
         optimizer,
@@ -266,36 +278,59 @@ impl<T: Element> Checkpoint<T> {
         }
     }
 
-    /// Sets every parameter of `model` from the checkpoint. Fails, changing nothing, if a
-    /// parameter is missing or has another shape, or if the checkpoint holds parameters
-    /// the model does not have.
+    /// Sets every parameter and buffer of `model` from the checkpoint. Fails, changing
+    /// nothing, if a parameter or buffer is missing or has another shape, or if the
+    /// checkpoint holds parameters or buffers the model does not have.
     pub fn restore_model(&self, model: &mut dyn Module<T>) -> Result<(), CheckpointError> {
+        let model_buffers: Vec<(String, Vec<usize>)> = model
+            .buffers()
+            .into_iter()
+            .map(|(n, b)| (n, b.shape().to_vec()))
+            .collect();
+        self.check_fits("buffer", &model_buffers, &self.buffers)?;
         let mut params = model.parameters_mut();
-        for (name, p) in &params {
-            match self.params.get(name) {
+        let shapes: Vec<(String, Vec<usize>)> = params
+            .iter()
+            .map(|(n, p)| (n.clone(), p.shape().to_vec()))
+            .collect();
+        self.check_fits("parameter", &shapes, &self.params)?;
+        for (name, p) in params.iter_mut() {
+            p.set(self.params[name].clone())
+                .map_err(|e| self.mismatch(e.to_string()))?;
+        }
+        drop(params);
+        for (name, b) in model.buffers_mut() {
+            *b = self.buffers[&name].clone();
+        }
+        Ok(())
+    }
+
+    /// Checks that `stored` holds exactly the tensors `model` names (`kind`: parameter or
+    /// buffer), each of the model's shape.
+    fn check_fits(
+        &self,
+        kind: &str,
+        model: &[(String, Vec<usize>)],
+        stored: &BTreeMap<String, Tensor<T>>,
+    ) -> Result<(), CheckpointError> {
+        for (name, shape) in model {
+            match stored.get(name) {
                 None => {
-                    return Err(
-                        self.mismatch(format!("the model's parameter {name} is not in the checkpoint"))
-                    );
+                    return Err(self.mismatch(format!("the model's {kind} {name} is not in the checkpoint")));
                 }
-                Some(t) if t.shape() != p.shape() => {
+                Some(t) if t.shape() != shape.as_slice() => {
                     return Err(self.mismatch(format!(
-                        "{name} has shape {:?} in the checkpoint, {:?} in the model",
-                        t.shape(),
-                        p.shape()
+                        "{kind} {name} has shape {:?} in the checkpoint, {shape:?} in the model",
+                        t.shape()
                     )));
                 }
                 Some(_) => {}
             }
         }
-        if let Some(extra) = self.params.keys().find(|k| !params.iter().any(|(n, _)| n == *k)) {
+        if let Some(extra) = stored.keys().find(|k| !model.iter().any(|(n, _)| n == *k)) {
             return Err(self.mismatch(format!(
-                "the checkpoint's tensor {extra} is not a parameter of the model"
+                "the checkpoint's tensor {extra} is not a {kind} of the model"
             )));
-        }
-        for (name, p) in params.iter_mut() {
-            p.set(self.params[name].clone())
-                .map_err(|e| self.mismatch(e.to_string()))?;
         }
         Ok(())
     }
