@@ -6,6 +6,7 @@ same command line and the same output: one JSON object per line on stdout, progr
 
     python3 bench/torch_suite.py ops --threads 2 --runs 20 [--filter conv2d]
     python3 bench/torch_suite.py e2e --threads 2 --batch 64 [--mnist-dir DIR] [--samples S]
+                                     [--model lenet5|resnet]
 
 `ops` times f32 micro-benchmarks (conv2d, 2x2 max pooling, dense), each forward only
 (`<row>_fwd`, under `torch.no_grad()`) and forward + backward (`<row>_fwdbwd`, gradients of
@@ -18,7 +19,9 @@ is reported:
 
 (`gflops` is null for rows other than conv2d.)
 
-`e2e` trains LeNet-5 for one epoch of MNIST-shaped data with Adam and reports its throughput:
+`e2e` trains LeNet-5 (or, with `--model resnet`, the small ResNet of `nn::models::resnet`:
+`resnet_train_b64_t2` rows) for one epoch of MNIST-shaped data with Adam and reports its
+throughput:
 
     {"side": "torch", "name": "lenet5_train_b64_t2", "samples_per_sec": 12610.0,
      "seconds": 4.758, "samples": 60000, "peak_rss_mb": 757.3, "final_loss": 0.2213}
@@ -243,9 +246,51 @@ def load_data(mnist_dir):
     return images, labels
 
 
-def new_model():
-    """A freshly initialised channels-last LeNet-5 (seeded) and its Adam optimizer."""
+class ResidualBlock(nn.Module if torch else object):
+    """`relu(shortcut(x) + bn2(conv2(relu(bn1(conv1(x))))))`, as `nn::layers::Residual`."""
+
+    def __init__(self, cin, cout, stride):
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(cout)
+        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(cout)
+        self.shortcut = None
+        if cin != cout or stride != 1:
+            self.shortcut = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+
+    def forward(self, x):
+        out = F.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return F.relu(out + (x if self.shortcut is None else self.shortcut(x)))
+
+
+class ResNet(nn.Module if torch else object):
+    """`nn::models::resnet` with `ResNetConfig::default()`: stem 16, stages 16, 32, 64."""
+
+    def __init__(self, stages=((16, 1, 1), (32, 1, 2), (64, 1, 2)), stem=16, classes=10):
+        super().__init__()
+        self.stem = nn.Conv2d(1, stem, 3, 1, 1, bias=False)
+        self.stem_bn = nn.BatchNorm2d(stem)
+        blocks, width = [], stem
+        for channels, count, stride in stages:
+            for j in range(count):
+                blocks.append(ResidualBlock(width, channels, stride if j == 0 else 1))
+                width = channels
+        self.blocks = nn.Sequential(*blocks)
+        self.fc = nn.Linear(width, classes)
+
+    def forward(self, x):
+        x = self.blocks(F.relu(self.stem_bn(self.stem(x))))
+        return self.fc(x.mean(dim=(2, 3)))
+
+
+def new_model(kind="lenet5"):
+    """A freshly initialised channels-last LeNet-5 or ResNet (seeded) and its Adam optimizer."""
     torch.manual_seed(SEED)
+    if kind == "resnet":
+        model = ResNet()
+        return channels_last(model), torch.optim.Adam(model.parameters(), lr=1e-3)
     model = nn.ModuleDict(
         {
             "conv1": nn.Conv2d(1, 6, 5, padding=2),
@@ -273,7 +318,8 @@ def train_step(model, opt, images, labels, idx):
     """One Adam step on the samples `idx`; returns the loss tensor."""
     x = (images[idx].float() / 255 - MNIST_MEAN) / MNIST_STD
     x = channels_last(x.reshape(-1, 1, 28, 28))
-    loss = F.cross_entropy(lenet5(model, x), labels[idx])
+    logits = model(x) if isinstance(model, ResNet) else lenet5(model, x)
+    loss = F.cross_entropy(logits, labels[idx])
     opt.zero_grad(set_to_none=True)
     loss.backward()
     opt.step()
@@ -291,12 +337,12 @@ def cmd_e2e(args):
     gen = torch.Generator().manual_seed(SEED)
 
     log(f"torch e2e: {WARMUP_STEPS} warm-up steps, batch {batch}")
-    model, opt = new_model()
+    model, opt = new_model(args.model)
     for _ in range(WARMUP_STEPS):
         train_step(model, opt, images, labels, torch.randint(0, samples, (batch,), generator=gen))
 
     log(f"torch e2e: one epoch of {samples} samples")
-    model, opt = new_model()
+    model, opt = new_model(args.model)
     order = torch.randperm(samples, generator=gen)
     start = time.perf_counter()
     for first in range(0, samples, batch):
@@ -306,7 +352,7 @@ def cmd_e2e(args):
     emit(
         {
             "side": SIDE,
-            "name": f"lenet5_train_b{batch}_t{args.threads}",
+            "name": f"{args.model}_train_b{batch}_t{args.threads}",
             "samples_per_sec": samples / seconds,
             "seconds": seconds,
             "samples": samples,
@@ -375,6 +421,9 @@ def parse_args():
         metavar="DIR",
         help="folder with train-images-idx3-ubyte.gz and train-labels-idx1-ubyte.gz "
         "(default: 60000 seeded random images and labels)",
+    )
+    e2e.add_argument(
+        "--model", choices=["lenet5", "resnet"], default="lenet5", help="the network (default lenet5)"
     )
     e2e.add_argument(
         "--samples",

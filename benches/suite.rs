@@ -4,6 +4,7 @@
 //! ```text
 //! cargo bench --bench suite -- ops --threads 2 --runs 20 [--filter conv]
 //! cargo bench --bench suite -- e2e --threads 2 --batch 64 [--mnist-dir DIR] [--samples N]
+//!                                  [--model lenet5|resnet]
 //! ```
 //!
 //! Each row is one JSON line on stdout; progress goes to stderr.
@@ -16,7 +17,8 @@ use tapegrad::autograd::{Tape, Tensor, Var};
 use tapegrad::nn::data::Dataset;
 use tapegrad::nn::data::batches::{Batches, Normalize};
 use tapegrad::nn::data::idx;
-use tapegrad::nn::models::lenet5;
+use tapegrad::nn::layers::Sequential;
+use tapegrad::nn::models::{ResNetConfig, lenet5, resnet};
 use tapegrad::nn::ops::conv::{Conv2dConfig, conv2d};
 use tapegrad::nn::ops::dense::dense;
 use tapegrad::nn::ops::pool::{Pool2dConfig, max_pool2d};
@@ -31,6 +33,7 @@ struct Args {
     batch: usize,
     mnist_dir: Option<String>,
     samples: Option<usize>,
+    model: String,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -43,6 +46,7 @@ fn parse_args() -> Result<Args, String> {
         batch: 64,
         mnist_dir: None,
         samples: None,
+        model: "lenet5".into(),
     };
     let mut it = raw.into_iter();
     while let Some(flag) = it.next() {
@@ -56,11 +60,15 @@ fn parse_args() -> Result<Args, String> {
             "--batch" => a.batch = num(value()?)?.max(1),
             "--mnist-dir" => a.mnist_dir = Some(value()?),
             "--samples" => a.samples = Some(num(value()?)?),
+            "--model" => match value()?.as_str() {
+                m @ ("lenet5" | "resnet") => a.model = m.to_string(),
+                m => return Err(format!("--model {m:?} is not lenet5 or resnet")),
+            },
             other => return Err(format!("unknown argument {other:?}")),
         }
     }
     if a.mode.is_empty() {
-        return Err("usage: suite (ops | e2e) [--threads T] [--runs R] [--filter S] [--batch B] [--mnist-dir DIR] [--samples N]".into());
+        return Err("usage: suite (ops | e2e) [--threads T] [--runs R] [--filter S] [--batch B] [--mnist-dir DIR] [--samples N] [--model lenet5|resnet]".into());
     }
     Ok(a)
 }
@@ -206,6 +214,15 @@ fn peak_rss_mb() -> f64 {
         .map_or(f64::NAN, |kb| kb / 1024.0)
 }
 
+/// The e2e network, freshly initialised (seeded).
+fn new_model(a: &Args) -> Sequential<f32> {
+    let mut rng = StdRng::seed_from_u64(1);
+    match a.model.as_str() {
+        "resnet" => resnet(&ResNetConfig::default(), &mut rng),
+        _ => lenet5(&mut rng),
+    }
+}
+
 fn e2e(a: &Args) -> Result<(), String> {
     let mut train = match &a.mnist_dir {
         Some(dir) => {
@@ -230,7 +247,7 @@ fn e2e(a: &Args) -> Result<(), String> {
         train.labels.truncate(s);
         train.images.truncate(s * 784);
     }
-    let mut model = lenet5::<f32, _>(&mut StdRng::seed_from_u64(1));
+    let mut model = new_model(a);
     let mut opt = Adam::new(1e-3);
     // Warm-up: 20 steps, untimed.
     for batch in Batches::<f32>::new(&train, a.batch, Normalize::MNIST)
@@ -239,7 +256,7 @@ fn e2e(a: &Args) -> Result<(), String> {
     {
         train_step(&mut model, &mut opt, &batch).map_err(|e| e.to_string())?;
     }
-    let mut model = lenet5::<f32, _>(&mut StdRng::seed_from_u64(1));
+    let mut model = new_model(a);
     let mut opt = Adam::new(1e-3);
     let start = Instant::now();
     // The whole loop on the kernels' pool: batches are made there too, between steps.
@@ -258,7 +275,8 @@ fn e2e(a: &Args) -> Result<(), String> {
     })?;
     let secs = start.elapsed().as_secs_f64();
     println!(
-        "{{\"side\": \"tapegrad\", \"name\": \"lenet5_train_b{}_t{}\", \"samples_per_sec\": {:.1}, \"seconds\": {secs:.3}, \"samples\": {}, \"peak_rss_mb\": {:.1}, \"final_loss\": {last:.5}}}",
+        "{{\"side\": \"tapegrad\", \"name\": \"{}_train_b{}_t{}\", \"samples_per_sec\": {:.1}, \"seconds\": {secs:.3}, \"samples\": {}, \"peak_rss_mb\": {:.1}, \"final_loss\": {last:.5}}}",
+        a.model,
         a.batch,
         a.threads,
         train.len() as f64 / secs,

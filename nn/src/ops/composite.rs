@@ -1,9 +1,10 @@
-//! The same four ops built from autograd primitives only (pad, strided slices, concat,
+//! The ops built from autograd primitives only (pad, strided slices, concat,
 //! reshape, matmul, max, sums), so their gradients come from the tape's generic rules rather
 //! than the hand rules. Compare them with [`conv2d`](crate::ops::conv::conv2d),
 //! [`max_pool2d`](crate::ops::pool::max_pool2d), [`avg_pool2d`](crate::ops::pool::avg_pool2d) and
-//! [`dense`](crate::ops::dense::dense) to check the hand rules yourself: forward values and
-//! gradients must agree.
+//! [`dense`](crate::ops::dense::dense), [`batch_norm`](crate::ops::norm::batch_norm) and
+//! [`global_avg_pool2d`](crate::ops::pool::global_avg_pool2d) to check the hand rules
+//! yourself: forward values and gradients must agree.
 //!
 //! They are slow (one slice per kernel tap) and meant for checking, not training.
 
@@ -108,4 +109,35 @@ pub fn dense<'t, T: Element>(a: &Var<'t, T>, w: &Var<'t, T>, b: Option<&Var<'t, 
         Some(b) => z.try_add(b),
         None => Ok(z),
     }
+}
+
+/// Batch normalisation over the last axis from primitives: means over every other axis,
+/// `x̂ = (x − μ) / √(σ² + ε)`, `y = γ · x̂ + β`, with the batch's mean and biased variance
+/// (differentiated through by the tape) or, with `running = Some((μ, σ²))`, constants.
+pub fn batch_norm<'t, T: Element>(
+    x: &Var<'t, T>,
+    gamma: &Var<'t, T>,
+    beta: &Var<'t, T>,
+    running: Option<(&Tensor<T>, &Tensor<T>)>,
+    eps: f64,
+) -> Result<Var<'t, T>> {
+    let axes: Vec<usize> = (0..x.shape().len().saturating_sub(1)).collect();
+    let (centred, var) = match running {
+        None => {
+            let centred = x.try_sub(&x.mean_axes(&axes, true)?)?;
+            let var = centred.try_mul(&centred)?.mean_axes(&axes, true)?;
+            (centred, var)
+        }
+        Some((mean, var)) => (
+            x.try_sub(&x.constant_like(mean.clone()))?,
+            x.constant_like(var.clone()),
+        ),
+    };
+    let sigma = var.add_scalar(T::from_f64(eps)).sqrt();
+    centred.try_div(&sigma)?.try_mul(gamma)?.try_add(beta)
+}
+
+/// Global average pooling from primitives: the mean over the two spatial axes.
+pub fn global_avg_pool2d<'t, T: Element>(x: &Var<'t, T>) -> Result<Var<'t, T>> {
+    x.mean_axes(&[1, 2], false)
 }
