@@ -246,3 +246,41 @@ fn nan_propagates_within_its_channel() {
     let m = Moments::of(&x).unwrap();
     assert!(m.mean[0].is_nan() && m.mean[1] == 3.0);
 }
+
+/// The threaded `f32` path (a tensor large enough to be split across parts and threads)
+/// against the `f64` reference loops, with a fused ReLU as the ResNet uses it.
+#[test]
+fn large_f32_tensors_match_the_reference() {
+    let shape = [8, 28, 28, 16];
+    let x = input(&shape, 3);
+    let (g, b) = params(16, 3);
+    let dy = values(&shape, 4);
+    let tape = Tape::<f32>::new();
+    let (xv, gv, bv) = (tape.var(x.cast()), tape.var(g.cast()), tape.var(b.cast()));
+    let (y, _) = batch_norm(&xv, &gv, &bv, Statistics::Batch, 1e-5, Activation::Relu).unwrap();
+    let grads = tape.backward_with(&y, dy.cast()).unwrap();
+    // The reference with the ReLU's mask applied to dy by hand.
+    let plain = reference::batch_norm(&x, g.as_slice(), b.as_slice(), None, 1e-5, &dy);
+    let masked = Tensor::from_fn(&shape, |i| {
+        if plain.y.as_slice()[i] > 0.0 {
+            dy.as_slice()[i]
+        } else {
+            0.0
+        }
+    });
+    let want = reference::batch_norm(&x, g.as_slice(), b.as_slice(), None, 1e-5, &masked);
+    let relu: Vec<f64> = want.y.as_slice().iter().map(|v| v.max(0.0)).collect();
+    let got = |t: &Tensor<f32>| t.as_slice().iter().map(|&v| v as f64).collect::<Vec<f64>>();
+    let check = |what: &str, a: &[f64], b: &[f64], tol: f64| {
+        let worst = a
+            .iter()
+            .zip(b)
+            .map(|(x, y)| (x - y).abs() / (1.0 + y.abs()))
+            .fold(0.0, f64::max);
+        assert!(worst < tol, "{what}: worst relative error {worst:e}");
+    };
+    check("y", &got(y.value()), &relu, 1e-5);
+    check("dx", &got(&grads[&xv]), want.dx.as_slice(), 1e-4);
+    check("dgamma", &got(&grads[&gv]), &want.dgamma, 1e-4);
+    check("dbeta", &got(&grads[&bv]), &want.dbeta, 1e-4);
+}

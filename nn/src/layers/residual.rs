@@ -47,7 +47,8 @@ pub struct Residual<T: Element = f32> {
     pub shortcut: Option<(Conv2d<T>, BatchNorm2d<T>)>,
 }
 
-/// A convolution without bias, initialised He-normal (fan-in) as ResNets are.
+/// A convolution without bias, initialised as PyTorch initialises `Conv2d` (uniform in
+/// `±1/√fan_in`; with batch norm after it the scale sets the effective learning rate).
 fn conv<T: Element, R: Rng + ?Sized>(
     c_in: usize,
     c_out: usize,
@@ -60,7 +61,7 @@ fn conv<T: Element, R: Rng + ?Sized>(
         c_out,
         (k, k),
         cfg,
-        Init::KaimingNormal,
+        Init::TorchDefault,
         Init::Constant(0.0),
         rng,
     );

@@ -61,7 +61,7 @@ pub fn resnet<T: Element, R: Rng + ?Sized>(cfg: &ResNetConfig, rng: &mut R) -> S
         cfg.stem,
         (3, 3),
         conv,
-        Init::KaimingNormal,
+        Init::TorchDefault,
         Init::Constant(0.0),
         rng,
     );
