@@ -160,11 +160,11 @@ impl<T: Element> CustomOp<T> for BatchNormOp<T> {
                 return Err(Error::shapes("batch_norm", x.shape(), t.shape(), why));
             }
         }
-        if !(self.eps >= 0.0) {
+        if self.eps.is_nan() || self.eps < 0.0 {
             return Err(Error::invalid(
                 "batch_norm",
                 x.shape(),
-                format!("eps {} is negative", self.eps),
+                format!("eps {} is not a non-negative number", self.eps),
             ));
         }
         let rows = x.numel() / c;

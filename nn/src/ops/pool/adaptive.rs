@@ -44,7 +44,7 @@ impl<T: Element> CustomOp<T> for GlobalAvgPool2dOp {
             for row in x[s * hw * c..(s + 1) * hw * c].chunks_exact(c) {
                 out.iter_mut().zip(row).for_each(|(o, &v)| *o += v);
             }
-            out.iter_mut().for_each(|o| *o = *o * inv);
+            out.iter_mut().for_each(|o| *o *= inv);
         });
         Tensor::from_vec(y, &[n, c])
     }
@@ -143,7 +143,7 @@ impl<T: Element> CustomOp<T> for AdaptiveAvgPool2dOp {
                         }
                     }
                     let inv = T::from_f64(inv);
-                    out.iter_mut().for_each(|v| *v = *v * inv);
+                    out.iter_mut().for_each(|v| *v *= inv);
                 }
             },
         );
