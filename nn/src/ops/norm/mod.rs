@@ -26,8 +26,8 @@
 //!
 //! How the work is done: one pass over `x` for the moments (shifted by the first row, in
 //! `f64`), one for the output; backward one pass for `dβ`, `dγ` and one for `dx`; each
-//! split into fixed parts of rows across the threads ([`channels`]). The per-position loops
-//! are in [`reference`], the oracle of the tests.
+//! split into fixed parts of rows across the threads (`channels`). The per-position loops
+//! are in [`reference`](mod@reference), the oracle of the tests.
 
 mod channels;
 pub mod reference;

@@ -181,7 +181,7 @@ impl<T: Element> CustomOp<T> for AdaptiveAvgPool2dOp {
 }
 
 /// Adaptive average pooling of `x` `[N, H, W, C]` to `[N, OH, OW, C]` with PyTorch's
-/// windows (see the [module](self)).
+/// windows (see [`adaptive_window`]).
 ///
 /// ```
 /// use autograd::{Tape, Tensor};
