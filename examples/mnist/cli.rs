@@ -42,7 +42,7 @@ pub struct Options {
     /// Images per step
     #[arg(long, value_name = "N", default_value_t = 64, help_heading = "Training")]
     pub batch_size: usize,
-    /// sgd (with Nesterov momentum) | adam | adamw
+    /// sgd (with Nesterov momentum) | adam | adamw | rmsprop | adadelta
     #[arg(
         long,
         value_name = "NAME",
@@ -53,7 +53,7 @@ pub struct Options {
         help_heading = "Training"
     )]
     pub optimizer: OptimizerName,
-    /// Initial learning rate [default: 0.05 for sgd, 0.001 for adam/adamw]
+    /// Initial learning rate [default: 0.05 for sgd, 0.001 for adam/adamw/rmsprop, 1.0 for adadelta]
     #[arg(long, value_name = "RATE", help_heading = "Training")]
     pub lr: Option<f64>,
     /// cosine decays the rate to lr/100 over all steps, step halves it every 3 epochs
@@ -151,6 +151,8 @@ pub enum OptimizerName {
     Sgd,
     Adam,
     Adamw,
+    Rmsprop,
+    Adadelta,
 }
 
 /// `--schedule`.

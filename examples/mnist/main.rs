@@ -16,7 +16,9 @@ use tapegrad::nn::models::lenet5;
 use tapegrad::nn::torch_compat;
 use tapegrad::nn::train::checkpoint;
 use tapegrad::nn::train::epoch::{EpochError, Schedule, train_epoch};
-use tapegrad::nn::train::optim::{Adam, ConstantLr, CosineLr, LrSchedule, Optimizer, Sgd, StepLr, Warmup};
+use tapegrad::nn::train::optim::{
+    Adadelta, Adam, ConstantLr, CosineLr, LrSchedule, Optimizer, RmsProp, Sgd, StepLr, Warmup,
+};
 use tapegrad::nn::train::{Evaluation, evaluate};
 
 mod cli;
@@ -36,6 +38,12 @@ fn make_optimizer(o: &Options) -> Box<dyn Optimizer<f32>> {
         }
         OptimizerName::Adamw => {
             Box::new(Adam::adamw(o.lr.unwrap_or(1e-3)).weight_decay(o.weight_decay.unwrap_or(0.01)))
+        }
+        OptimizerName::Rmsprop => {
+            Box::new(RmsProp::new(o.lr.unwrap_or(1e-3)).weight_decay(o.weight_decay.unwrap_or(0.0)))
+        }
+        OptimizerName::Adadelta => {
+            Box::new(Adadelta::new(o.lr.unwrap_or(1.0)).weight_decay(o.weight_decay.unwrap_or(0.0)))
         }
         OptimizerName::Sgd => Box::new(
             Sgd::new(o.lr.unwrap_or(0.05))
