@@ -155,33 +155,22 @@ fn rmsprop_and_adadelta_state_is_named_like_pytorchs_and_resumes_exactly() {
         let v = tape.param(p);
         tape.backward(&(&v * &v).sum()).unwrap()
     };
-    let mut opts: Vec<(
-        Box<dyn Optimizer<f64>>,
-        Box<dyn Fn() -> Box<dyn Optimizer<f64>>>,
-        Vec<&str>,
-    )> = vec![
+    type Make = fn() -> Box<dyn Optimizer<f64>>;
+    let cases: [(Make, &[&str]); 3] = [
         (
-            Box::new(RmsProp::new(0.01).centered(true).momentum(0.9)),
-            Box::new(|| Box::new(RmsProp::new(0.01).centered(true).momentum(0.9))),
-            vec!["grad_avg.w", "momentum_buffer.w", "square_avg.w"],
+            || Box::new(RmsProp::new(0.01).centered(true).momentum(0.9)),
+            &["grad_avg.w", "momentum_buffer.w", "square_avg.w"],
         ),
-        (
-            Box::new(RmsProp::new(0.01)),
-            Box::new(|| Box::new(RmsProp::new(0.01))),
-            vec!["square_avg.w"],
-        ),
-        (
-            Box::new(Adadelta::new(1.0)),
-            Box::new(|| Box::new(Adadelta::new(1.0))),
-            vec!["acc_delta.w", "square_avg.w"],
-        ),
+        (|| Box::new(RmsProp::new(0.01)), &["square_avg.w"]),
+        (|| Box::new(Adadelta::new(1.0)), &["acc_delta.w", "square_avg.w"]),
     ];
-    for (opt, fresh, keys) in opts.iter_mut() {
+    for (fresh, keys) in cases {
+        let mut opt = fresh();
         let mut p = Param::new(Tensor::from_vec(vec![1.0, -2.0], &[2]).unwrap());
         let g = grads_of(&p);
         opt.step(vec![("w".into(), &mut p)], &g).unwrap();
         let s = opt.state();
-        assert_eq!(s.buffers.keys().map(String::as_str).collect::<Vec<_>>(), *keys);
+        assert_eq!(s.buffers.keys().map(String::as_str).collect::<Vec<_>>(), keys);
         // A resumed optimizer continues exactly as the uninterrupted one.
         let mut q = p.clone();
         let mut resumed = fresh();
