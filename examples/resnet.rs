@@ -26,13 +26,21 @@ use tapegrad::nn::models::{ResNetConfig, resnet};
 use tapegrad::nn::train::checkpoint;
 use tapegrad::nn::train::epoch::{Schedule, train_epoch};
 use tapegrad::nn::train::evaluate;
-use tapegrad::nn::train::optim::{Adam, ConstantLr, CosineLr, LrSchedule, Optimizer, Sgd, StepLr, Warmup};
+use tapegrad::nn::train::optim::{
+    Adadelta, Adam, ConstantLr, CosineLr, LrSchedule, Optimizer, RmsProp, Sgd, StepLr, Warmup,
+};
 
 fn make_optimizer(o: &Options) -> Box<dyn Optimizer<f32>> {
     let wd = o.weight_decay;
     match o.optimizer {
         OptimizerName::Adam => Box::new(Adam::new(o.lr.unwrap_or(1e-3)).weight_decay(wd.unwrap_or(0.0))),
         OptimizerName::Adamw => Box::new(Adam::adamw(o.lr.unwrap_or(1e-3)).weight_decay(wd.unwrap_or(0.01))),
+        OptimizerName::Rmsprop => {
+            Box::new(RmsProp::new(o.lr.unwrap_or(1e-3)).weight_decay(wd.unwrap_or(0.0)))
+        }
+        OptimizerName::Adadelta => {
+            Box::new(Adadelta::new(o.lr.unwrap_or(1.0)).weight_decay(wd.unwrap_or(0.0)))
+        }
         OptimizerName::Sgd => Box::new(
             Sgd::new(o.lr.unwrap_or(0.05))
                 .momentum(o.momentum)
@@ -83,8 +91,14 @@ fn load_data(o: &Options) -> Result<(Dataset, Dataset, String), Failure> {
 }
 
 fn run(o: Options) -> Result<(), Failure> {
-    if o.extra_test.is_some() || o.eval_rotate.is_some() {
-        return Err("--extra-test and --eval-rotate are the main job's (examples/mnist)".into());
+    if o.extra_test.is_some()
+        || o.eval_rotate.is_some()
+        || o.import_torch.is_some()
+        || o.export_torch.is_some()
+    {
+        return Err(
+            "--extra-test, --eval-rotate, --import-torch and --export-torch are the main job's (examples/mnist)".into(),
+        );
     }
     if let Some(n) = o.threads {
         parallel::set_num_threads(n)?;
