@@ -249,31 +249,32 @@ impl<T: Element> CustomOp<T> for BatchNormOp<T> {
         let c = self.scale.len();
         let rows = x.numel() / c;
         let xs = x.as_slice();
-        // dy, in the buffer that becomes dx.
-        let mut dx = buffer::take_dirty::<T>(x.numel());
         let das = da.as_slice();
-        match self.activation {
-            Activation::Identity => map_rows(&mut dx, c, |r, out| {
-                out.copy_from_slice(&das[r.start * c..r.end * c])
-            }),
-            act => {
-                let a = saved.get(1).as_slice();
-                map_rows(&mut dx, c, |r, out| {
-                    let span = r.start * c..r.end * c;
-                    act.backprop_with(ctx.relu_rule, &a[span.clone()], &das[span], out)
-                })
-            }
+        // dy: dA itself, or σ'(·) ∘ dA in the buffer that becomes dx.
+        let mut dx = buffer::take_dirty::<T>(x.numel());
+        let masked = self.activation != Activation::Identity;
+        if masked {
+            let (act, a) = (self.activation, saved.get(1).as_slice());
+            map_rows(&mut dx, c, |r, out| {
+                let span = r.start * c..r.end * c;
+                act.backprop_with(ctx.relu_rule, &a[span.clone()], &das[span], out)
+            });
         }
         let mean = &moments.mean;
         // Σ dy and Σ dy · (x − μ), per channel.
+        let dys: &[T] = if masked { &dx } else { das };
         let sums = channel_sums(rows, c, 2, |r, acc| {
             let (s1, s2) = acc.split_at_mut(c);
             let span = r.start * c..r.end * c;
-            for (drow, xrow) in dx[span.clone()].chunks_exact(c).zip(xs[span].chunks_exact(c)) {
-                for ch in 0..c {
-                    let d = drow[ch].to_f64();
-                    s1[ch] += d;
-                    s2[ch] += d * (xrow[ch].to_f64() - mean[ch]);
+            for (drow, xrow) in dys[span.clone()].chunks_exact(c).zip(xs[span].chunks_exact(c)) {
+                let lanes = s1
+                    .iter_mut()
+                    .zip(s2.iter_mut())
+                    .zip(drow.iter().zip(xrow).zip(mean));
+                for ((a1, a2), ((&d, &xv), &mu)) in lanes {
+                    let d = d.to_f64();
+                    *a1 += d;
+                    *a2 += d * (xv.to_f64() - mu);
                 }
             }
         });
@@ -297,10 +298,17 @@ impl<T: Element> CustomOp<T> for BatchNormOp<T> {
             let mu: Vec<T> = mean.iter().map(|&v| T::from_f64(v)).collect();
             let scale = &self.scale;
             map_rows(&mut dx, c, |r, out| {
-                let xr = &xs[r.start * c..r.end * c];
-                for (drow, xrow) in out.chunks_exact_mut(c).zip(xr.chunks_exact(c)) {
-                    for ch in 0..c {
-                        drow[ch] = scale[ch] * drow[ch] + a[ch] * (xrow[ch] - mu[ch]) + b[ch];
+                let span = r.start * c..r.end * c;
+                let (xr, dr) = (&xs[span.clone()], &das[span]);
+                for (k, (orow, xrow)) in out.chunks_exact_mut(c).zip(xr.chunks_exact(c)).enumerate() {
+                    // dy is in `out` after the activation's mask, else in dA.
+                    let drow = &dr[k * c..(k + 1) * c];
+                    let consts = scale.iter().zip(&a).zip(b.iter().zip(&mu));
+                    for (((o, &xv), &g), ((&kk, &aa), (&bb, &mm))) in
+                        orow.iter_mut().zip(xrow).zip(drow).zip(consts)
+                    {
+                        let d = if masked { *o } else { g };
+                        *o = kk * d + aa * (xv - mm) + bb;
                     }
                 }
             });
