@@ -29,7 +29,8 @@ use rand::Rng;
 /// use rand::SeedableRng;
 /// let mut rng = rand::rngs::StdRng::seed_from_u64(0);
 /// let block = Residual::<f32>::new(8, 16, 2, &mut rng); // a projection: 8 -> 16, stride 2
-/// let y = block.forward(&Tape::new().constant(Tensor::ones(&[2, 6, 6, 8]))).unwrap();
+/// let tape = Tape::new();
+/// let y = block.forward(&tape.constant(Tensor::ones(&[2, 6, 6, 8]))).unwrap();
 /// assert_eq!(y.shape(), &[2, 3, 3, 16]);
 /// assert_eq!(block.parameters().len(), 9);
 /// assert_eq!(block.buffers()[0].0, "bn1.running_mean");

@@ -50,7 +50,8 @@ impl Default for ResNetConfig {
 /// use nn::models::{ResNetConfig, resnet};
 /// use rand::SeedableRng;
 /// let model = resnet::<f32, _>(&ResNetConfig::default(), &mut rand::rngs::StdRng::seed_from_u64(0));
-/// let y = model.forward(&Tape::new().constant(Tensor::zeros(&[2, 28, 28, 1]))).unwrap();
+/// let tape = Tape::new();
+/// let y = model.forward(&tape.constant(Tensor::zeros(&[2, 28, 28, 1]))).unwrap();
 /// assert_eq!(y.shape(), &[2, 10]);
 /// assert!(model.buffers().iter().any(|(n, _)| n == "stage2.block1.shortcut.bn.running_var"));
 /// ```

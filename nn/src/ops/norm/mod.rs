@@ -56,8 +56,8 @@ impl Moments {
     /// use nn::ops::norm::Moments;
     /// let x = Tensor::<f64>::from_vec(vec![1.0, 10.0, 3.0, 30.0], &[2, 2]).unwrap();
     /// let m = Moments::of(&x).unwrap();
-    /// assert_eq!((m.mean, m.var, m.count), (vec![2.0, 20.0], vec![1.0, 100.0], 2));
     /// assert_eq!(m.unbiased_var(), vec![2.0, 200.0]);
+    /// assert_eq!((m.mean, m.var, m.count), (vec![2.0, 20.0], vec![1.0, 100.0], 2));
     /// ```
     pub fn of<T: Element>(x: &Tensor<T>) -> Result<Moments> {
         let c = channels("batch_norm", x.shape())?;
