@@ -82,6 +82,10 @@ pub struct Options {
     /// Worker threads [default: one per core]
     #[arg(long, value_name = "N", help_heading = "Training")]
     pub threads: Option<usize>,
+    /// Check every op's output and every gradient for NaN or infinity: a diverging run stops
+    /// at the first op that made one, named with its tape position and input shapes
+    #[arg(long, help_heading = "Training")]
+    pub detect_anomaly: bool,
 
     /// Augment the training images on the fly: none | standard (see below)
     #[arg(

@@ -113,6 +113,8 @@ fn run(o: Options) -> Result<(), Failure> {
     if let Some(n) = o.threads {
         parallel::set_num_threads(n)?;
     }
+    // Every tape made from now on (each training step's) checks its ops and gradients.
+    tapegrad::autograd::anomaly::set_detect_anomaly(o.detect_anomaly);
     let (train, test, source) = load_data(&o)?;
     let recipe = o.recipe()?;
     let augment = recipe.compose();

@@ -105,6 +105,14 @@ impl ConvGeometry {
                 ),
             ));
         }
+        if x[1] == 0 || x[2] == 0 || x[3] == 0 {
+            return Err(Error::shapes(
+                op,
+                x,
+                k,
+                "H, W and C_in must be positive (N may be 0)",
+            ));
+        }
         if k[1] == 0 || k[2] == 0 || k[0] == 0 {
             return Err(Error::shapes(op, x, k, "the kernel has an empty axis"));
         }
