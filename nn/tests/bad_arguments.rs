@@ -271,3 +271,35 @@ proptest! {
         every_layer(&c).map_err(TestCaseError::fail)?;
     }
 }
+
+/// The property tests' findings, kept as plain cases: each was a panic (a zero chunk size) or,
+/// for max pooling over an empty image with padding, a crash (the AVX-512 kernel loaded a
+/// window that lay wholly in the padding, outside the input), and each is now an error.
+#[test]
+fn findings_are_errors_naming_the_op() {
+    let tape = Tape::<f32>::new();
+    let v = |s: &[usize]| tape.var(Tensor::zeros(s));
+    let err = |r: autograd::Result<Var<'_, f32>>| r.err().map(|e| e.to_string()).unwrap_or_default();
+    let pool = Pool2dConfig::new(2).padding(1);
+    for x in [[1, 0, 3, 2], [1, 3, 0, 2], [2, 3, 3, 0]] {
+        assert!(err(max_pool2d(&v(&x), pool)).contains("max_pool2d"), "{x:?}");
+        assert!(
+            err(avg_pool2d(&v(&x), pool, false)).contains("avg_pool2d"),
+            "{x:?}"
+        );
+    }
+    let m = err(conv2d(
+        &v(&[1, 4, 4, 0]),
+        &v(&[2, 3, 3, 0]),
+        None,
+        Conv2dConfig::new(),
+    ));
+    assert!(m.contains("conv2d") && m.contains("C_in"), "{m}");
+    let m = err(dense(&v(&[2, 3]), &v(&[3, 0]), None));
+    assert!(m.contains("dense") && m.contains("Out"), "{m}");
+    let m = err(v(&[2, 3]).mean_axes(&[1, 1], false));
+    assert!(m.starts_with("mean:") && m.contains("twice"), "{m}");
+    // An empty batch is fine.
+    assert_eq!(max_pool2d(&v(&[0, 4, 4, 2]), pool).unwrap().shape(), [0, 3, 3, 2]);
+    assert_eq!(dense(&v(&[0, 3]), &v(&[3, 2]), None).unwrap().shape(), [0, 2]);
+}
