@@ -18,9 +18,7 @@
 //! let x = tape.var(Tensor::from_vec(vec![1.0, 0.0], &[2]).unwrap());
 //! let y = x.log().sum(); // ln 0 = -inf
 //! match tape.backward(&y) {
-//!     Err(Error::NonFinite { op, position, index, .. }) => {
-//!         assert_eq!((op.as_str(), position, index), ("log", 1, vec![1]));
-//!     }
+//!     Err(Error::NonFinite(a)) => assert_eq!((a.op.as_str(), a.position, a.index), ("log", 1, vec![1])),
 //!     other => panic!("{:?}", other.err()),
 //! }
 //! ```
@@ -43,6 +41,29 @@ pub fn set_detect_anomaly(on: bool) {
 /// The default that new tapes take ([`set_detect_anomaly`]).
 pub fn detect_anomaly_default() -> bool {
     DEFAULT.load(Ordering::Relaxed)
+}
+
+/// What anomaly mode found: the op, where it sits on the tape, its inputs, and the first
+/// non-finite value (the payload of [`Error::NonFinite`]).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error(
+    "anomaly: {op} (tape entry {position}, input shapes {input_shapes:?}) gave {value} in {what}, at index {index:?} of shape {shape:?}"
+)]
+pub struct NonFinite {
+    /// The op.
+    pub op: String,
+    /// Its position on the tape: the number of entries recorded before it.
+    pub position: usize,
+    /// The shapes of its inputs.
+    pub input_shapes: Vec<Vec<usize>>,
+    /// Where: `its output (...)` or `the gradient of input k`.
+    pub what: String,
+    /// The shape of the tensor that holds the value.
+    pub shape: Vec<usize>,
+    /// The index of the first non-finite element in it.
+    pub index: Vec<usize>,
+    /// That element.
+    pub value: f64,
 }
 
 /// A tape's anomaly-mode state: whether it checks, the first forward anomaly, and the input
@@ -137,7 +158,7 @@ fn error<T: Element>(
     t: &Tensor<T>,
     (flat, value): (usize, T),
 ) -> Error {
-    Error::NonFinite {
+    Error::NonFinite(Box::new(NonFinite {
         op: op.to_string(),
         position,
         input_shapes,
@@ -145,7 +166,7 @@ fn error<T: Element>(
         shape: t.shape().to_vec(),
         index: unravel(flat, t.shape()),
         value: value.to_f64(),
-    }
+    }))
 }
 
 /// The forward check of an op's output; the error says which inputs already held a

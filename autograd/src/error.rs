@@ -52,25 +52,8 @@ pub enum Error {
     },
     /// Anomaly mode ([`Tape::detect_anomaly`](crate::Tape::detect_anomaly)) found a NaN or
     /// an infinity in an op's output or in a gradient its backward rule returned.
-    #[error(
-        "anomaly: {op} (tape entry {position}, input shapes {input_shapes:?}) gave {value} in {what}, at index {index:?} of shape {shape:?}"
-    )]
-    NonFinite {
-        /// The op.
-        op: String,
-        /// Its position on the tape: the number of entries recorded before it.
-        position: usize,
-        /// The shapes of its inputs.
-        input_shapes: Vec<Vec<usize>>,
-        /// Where: `its output (...)` or `the gradient of input k`.
-        what: String,
-        /// The shape of the tensor that holds the value.
-        shape: Vec<usize>,
-        /// The index of the first non-finite element in it.
-        index: Vec<usize>,
-        /// That element.
-        value: f64,
-    },
+    #[error("{0}")]
+    NonFinite(Box<crate::anomaly::NonFinite>),
     /// `backward` was called on something it cannot start from.
     #[error("backward: {why}")]
     Backward {

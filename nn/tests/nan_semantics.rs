@@ -148,7 +148,7 @@ fn relu_on_nan_and_infinities_is_pytorchs() {
         let y = if act {
             v.relu()
         } else {
-            nn::layers::Module::forward(&mut nn::layers::ReLU, &v).unwrap()
+            nn::layers::Module::forward(&nn::layers::ReLU, &v).unwrap()
         };
         let got: Vec<f64> = y.value().cast::<f64>().to_vec();
         assert!(got[0].is_nan());

@@ -130,7 +130,7 @@ impl<T: Element> CustomOp<T> for ReluOp {
                     // A NaN input passes its gradient (PyTorch's `threshold_backward`).
                     pairs.for_each(|((d, &x), &r)| *d = if x <= T::ZERO { T::ZERO } else { r });
                 } else {
-                    pairs.for_each(|((d, &x), &r)| *d = rule.backprop(!(x <= T::ZERO), r));
+                    pairs.for_each(|((d, &x), &r)| *d = rule.backprop(x > T::ZERO || x.is_nan(), r));
                 }
             },
         );

@@ -68,7 +68,7 @@ impl Activation {
             }
             Activation::Relu => {
                 for (d, (&av, &g)) in dz.iter_mut().zip(pairs) {
-                    *d = rule.backprop(!(av <= T::ZERO), g);
+                    *d = rule.backprop(av > T::ZERO || av.is_nan(), g);
                 }
             }
             Activation::Sigmoid => {
