@@ -42,7 +42,7 @@ pub struct Options {
     /// Images per step
     #[arg(long, value_name = "N", default_value_t = 64, help_heading = "Training")]
     pub batch_size: usize,
-    /// sgd (with Nesterov momentum) | adam | adamw
+    /// sgd (with Nesterov momentum) | adam | adamw | rmsprop | adadelta
     #[arg(
         long,
         value_name = "NAME",
@@ -53,7 +53,7 @@ pub struct Options {
         help_heading = "Training"
     )]
     pub optimizer: OptimizerName,
-    /// Initial learning rate [default: 0.05 for sgd, 0.001 for adam/adamw]
+    /// Initial learning rate [default: 0.05 for sgd, 0.001 for adam/adamw/rmsprop, 1.0 for adadelta]
     #[arg(long, value_name = "RATE", help_heading = "Training")]
     pub lr: Option<f64>,
     /// cosine decays the rate to lr/100 over all steps, step halves it every 3 epochs
@@ -131,6 +131,14 @@ pub struct Options {
     /// Write per-epoch metrics as JSON after every epoch
     #[arg(long, value_name = "PATH", help_heading = "Files")]
     pub metrics: Option<PathBuf>,
+    /// Start from a PyTorch state_dict saved as safetensors (conv1, conv2, fc1, fc2, fc3 as
+    /// PyTorch names them; see nn::torch_compat); with --epochs 0 it is only evaluated
+    #[arg(long, value_name = "PATH", help_heading = "Files", conflicts_with = "resume")]
+    pub import_torch: Option<PathBuf>,
+    /// At the end, write the model as a PyTorch state_dict (safetensors) for
+    /// model.load_state_dict(safetensors.torch.load_file(PATH))
+    #[arg(long, value_name = "PATH", help_heading = "Files")]
+    pub export_torch: Option<PathBuf>,
 }
 
 const AUGMENT_HELP: &str = "\
@@ -147,6 +155,8 @@ pub enum OptimizerName {
     Sgd,
     Adam,
     Adamw,
+    Rmsprop,
+    Adadelta,
 }
 
 /// `--schedule`.
@@ -174,8 +184,11 @@ impl Options {
     }
 
     fn check(&self) -> Result<(), Failure> {
-        if self.batch_size == 0 || self.epochs == 0 || self.threads == Some(0) {
-            return Err("--batch-size, --epochs and --threads must be positive".into());
+        if self.batch_size == 0 || self.threads == Some(0) {
+            return Err("--batch-size and --threads must be positive".into());
+        }
+        if self.epochs == 0 && self.import_torch.is_none() {
+            return Err("--epochs must be positive (0 only evaluates, with --import-torch)".into());
         }
         if self.data.is_none() && (self.train_size == 0 || self.test_size == 0) {
             return Err("--train-size and --test-size must be positive".into());

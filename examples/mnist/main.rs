@@ -13,9 +13,12 @@ use tapegrad::nn::data::transforms::{Compose, RandomAffine};
 use tapegrad::nn::data::{idx, synthetic};
 use tapegrad::nn::layers::Sequential;
 use tapegrad::nn::models::lenet5;
+use tapegrad::nn::torch_compat;
 use tapegrad::nn::train::checkpoint;
 use tapegrad::nn::train::epoch::{EpochError, Schedule, train_epoch};
-use tapegrad::nn::train::optim::{Adam, ConstantLr, CosineLr, LrSchedule, Optimizer, Sgd, StepLr, Warmup};
+use tapegrad::nn::train::optim::{
+    Adadelta, Adam, ConstantLr, CosineLr, LrSchedule, Optimizer, RmsProp, Sgd, StepLr, Warmup,
+};
 use tapegrad::nn::train::{Evaluation, evaluate};
 
 mod cli;
@@ -35,6 +38,12 @@ fn make_optimizer(o: &Options) -> Box<dyn Optimizer<f32>> {
         }
         OptimizerName::Adamw => {
             Box::new(Adam::adamw(o.lr.unwrap_or(1e-3)).weight_decay(o.weight_decay.unwrap_or(0.01)))
+        }
+        OptimizerName::Rmsprop => {
+            Box::new(RmsProp::new(o.lr.unwrap_or(1e-3)).weight_decay(o.weight_decay.unwrap_or(0.0)))
+        }
+        OptimizerName::Adadelta => {
+            Box::new(Adadelta::new(o.lr.unwrap_or(1.0)).weight_decay(o.weight_decay.unwrap_or(0.0)))
         }
         OptimizerName::Sgd => Box::new(
             Sgd::new(o.lr.unwrap_or(0.05))
@@ -148,6 +157,10 @@ fn run(o: Options) -> Result<(), Failure> {
     let steps_per_epoch = train.len().div_ceil(o.batch_size);
     let schedule = make_schedule(&o, optimizer.learning_rate(), steps_per_epoch);
     let mut start_epoch = 0;
+    if let Some(path) = &o.import_torch {
+        torch_compat::import_sequential(&mut model, path, &[28, 28, 1]).map_err(|e| e.to_string())?;
+        println!("weights from the PyTorch state_dict {}", path.display());
+    }
     if let Some(path) = &o.resume {
         let ckpt = checkpoint::load::<f32>(path).map_err(|e| e.to_string())?;
         ckpt.restore_model(&mut model).map_err(|e| e.to_string())?;
@@ -282,6 +295,10 @@ fn run(o: Options) -> Result<(), Failure> {
         eval.loss
     );
     print_confusion(&eval);
+    if let Some(path) = &o.export_torch {
+        torch_compat::export_sequential(&model, path, &[28, 28, 1]).map_err(|e| e.to_string())?;
+        println!("wrote the PyTorch state_dict {}", path.display());
+    }
     Ok(())
 }
 
