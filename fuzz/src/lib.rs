@@ -90,3 +90,32 @@ pub fn recipe(data: &[u8]) {
         let _ = r.compose().apply(&image, shape, 0, (1, 0, 0), &mut out);
     }
 }
+
+/// The PyTorch `state_dict` importer (`nn::torch_compat::import_sequential`) on the bytes as
+/// a file, into the small CNN of `nn/tests/torch_compat.rs` (whose fixture seeds the corpus):
+/// conv 1→3 (padding 1), max pool, conv 3→5, flatten, dense 20→5, tanh, dense 5→3.
+pub fn torch_state_dict(data: &[u8]) {
+    use nn::layers::{Conv2d, Dense, Flatten, MaxPool2d, Sequential, Tanh};
+    use nn::ops::activation::Activation;
+    use nn::ops::conv::Conv2dConfig;
+    use nn::ops::pool::Pool2dConfig;
+    use rand::SeedableRng;
+    let path = write("torch", data);
+    let rng = &mut rand::rngs::StdRng::seed_from_u64(1);
+    let relu = Activation::Relu;
+    let mut model: Sequential<f64> = Sequential::new()
+        .add(
+            "conv1",
+            Conv2d::new(1, 3, (3, 3), Conv2dConfig::new().padding(1), rng).with_activation(relu),
+        )
+        .add("pool1", MaxPool2d(Pool2dConfig::new(2)))
+        .add(
+            "conv2",
+            Conv2d::new(3, 5, (3, 3), Conv2dConfig::new(), rng).with_activation(relu),
+        )
+        .add("flatten", Flatten)
+        .add("fc1", Dense::new(20, 5, rng))
+        .add("tanh", Tanh)
+        .add("fc2", Dense::new(5, 3, rng));
+    let _ = nn::torch_compat::import_sequential(&mut model, &path, &[8, 8, 1]);
+}

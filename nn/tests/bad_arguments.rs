@@ -303,3 +303,18 @@ fn findings_are_errors_naming_the_op() {
     assert_eq!(max_pool2d(&v(&[0, 4, 4, 2]), pool).unwrap().shape(), [0, 3, 3, 2]);
     assert_eq!(dense(&v(&[0, 3]), &v(&[3, 2]), None).unwrap().shape(), [0, 2]);
 }
+
+/// The fuzzer's finding (`fuzz/corpus/recipe/finding-elastic-3e30`): an elastic distortion
+/// with `alpha = 3e30` moved source points beyond `i32`, and the bilinear sampler's floor
+/// overflowed (a panic in debug builds). Now such points read the fill value.
+#[test]
+fn a_huge_elastic_displacement_samples_the_fill() {
+    use nn::data::transforms::{ImageShape, Recipe};
+    let r = Recipe::NONE.with_elastic_spec("3e30,1").unwrap();
+    let image: Vec<u8> = (0..784).map(|i| (i % 251) as u8).collect();
+    let mut out = vec![7u8; 784];
+    let shape = ImageShape { h: 28, w: 28, c: 1 };
+    r.compose().apply(&image, shape, 0, (1, 0, 0), &mut out).unwrap();
+    // Displacements of ~1e30 pixels move (nearly) every point outside: the fill, 0.
+    assert!(out.iter().filter(|&&v| v == 0).count() > 700, "{out:?}");
+}

@@ -53,3 +53,8 @@ fn checkpoint_corpus() {
 fn recipe_corpus() {
     replay("recipe", entries::recipe);
 }
+
+#[test]
+fn torch_state_dict_corpus() {
+    replay("torch_state_dict", entries::torch_state_dict);
+}
