@@ -15,7 +15,9 @@ const FAR: f32 = 16_777_216.0;
 /// handle (it reads the fill value).
 #[inline(always)]
 fn floor(v: f32) -> (i32, f32) {
-    // `max`/`min` of f32 drop a NaN: a NaN point lands at -2^24, outside.
+    // `max`/`min` of f32 drop a NaN: a NaN point lands at -2^24, outside (`clamp` would
+    // keep the NaN).
+    #[allow(clippy::manual_clamp)]
     let v = v.max(-FAR).min(FAR);
     let t = v as i32; // truncates toward zero
     let t = if (t as f32) > v { t - 1 } else { t };
