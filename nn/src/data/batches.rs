@@ -27,9 +27,14 @@ impl Normalize {
     /// Only scaling to `[0, 1]`.
     pub const UNIT: Normalize = Normalize { mean: 0.0, std: 1.0 };
 
+    /// The input value of byte `b`: `(b / 255 − mean) / std`.
+    pub fn value(&self, b: u8) -> f64 {
+        (b as f64 / 255.0 - self.mean) / self.std
+    }
+
     /// The input value of every byte, computed once.
     fn table<T: Element>(&self) -> [T; 256] {
-        std::array::from_fn(|b| T::from_f64((b as f64 / 255.0 - self.mean) / self.std))
+        std::array::from_fn(|b| T::from_f64(self.value(b as u8)))
     }
 }
 
