@@ -39,9 +39,13 @@ pub struct Options {
     /// Passes over the training set
     #[arg(long, value_name = "N", default_value_t = 3, help_heading = "Training")]
     pub epochs: usize,
-    /// Images per step
+    /// Images per step (under mpirun: of all processes together, each training on its share)
     #[arg(long, value_name = "N", default_value_t = 64, help_heading = "Training")]
     pub batch_size: usize,
+    /// Stop after N optimizer steps in all, counted over every epoch (those before --resume
+    /// included); --save then also saves mid-epoch, and --resume continues from there
+    #[arg(long, value_name = "N", help_heading = "Training")]
+    pub steps: Option<usize>,
     /// sgd (with Nesterov momentum) | adam | adamw
     #[arg(
         long,
@@ -79,7 +83,8 @@ pub struct Options {
     /// Seeds the initial weights, the shuffling, the augmentation and the synthetic digits
     #[arg(long, value_name = "N", default_value_t = 1, help_heading = "Training")]
     pub seed: u64,
-    /// Worker threads [default: one per core]
+    /// Worker threads [default: one per core, shared out among the processes of a machine
+    /// under mpirun]
     #[arg(long, value_name = "N", help_heading = "Training")]
     pub threads: Option<usize>,
 
@@ -170,8 +175,8 @@ impl Options {
     }
 
     fn check(&self) -> Result<(), Failure> {
-        if self.batch_size == 0 || self.epochs == 0 || self.threads == Some(0) {
-            return Err("--batch-size, --epochs and --threads must be positive".into());
+        if self.batch_size == 0 || self.epochs == 0 || self.threads == Some(0) || self.steps == Some(0) {
+            return Err("--batch-size, --epochs, --threads and --steps must be positive".into());
         }
         if self.data.is_none() && (self.train_size == 0 || self.test_size == 0) {
             return Err("--train-size and --test-size must be positive".into());

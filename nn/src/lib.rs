@@ -13,10 +13,12 @@
 //! | [`layers`] | the [`Module`](layers::Module) trait, [`Sequential`](layers::Sequential), the layers and their initialisers |
 //! | [`models`] | ready-made networks (LeNet-5) |
 //! | [`train`] | a training step and an epoch loop, evaluation, optimizers and learning-rate schedules, checkpoints |
+//! | [`distributed`] | data-parallel training over several processes (MPI with the feature `mpi`): sharded batches, gradients summed over the processes, rank 0's weights broadcast |
 //! | [`data`] | datasets: the IDX reader (MNIST), the built-in digits, batching; augmentation transforms (the random affine so far) |
 //! | [`interpret`] | understanding what a network learned: deconvnet projections, attributions (gradient, guided backpropagation, integrated gradients, SmoothGrad, Grad-CAM), occlusion, top activations, feature evolution, invariance |
 
 pub mod data;
+pub mod distributed;
 pub mod interpret;
 pub mod layers;
 pub mod models;

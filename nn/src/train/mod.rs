@@ -73,11 +73,44 @@ fn evaluate_here<T: Element>(
     normalize: Normalize,
     classes: usize,
 ) -> Result<Evaluation> {
+    let tally = tally(model, Batches::<T>::new(data, batch_size, normalize), classes)?;
+    Ok(tally.evaluation(data.len()))
+}
+
+/// The sums behind an [`Evaluation`], over some batches (one process's part of the data in
+/// data-parallel evaluation, [`crate::distributed::evaluate`]).
+pub(crate) struct Tally {
+    /// The summed softmax cross-entropy.
+    pub loss_sum: f64,
+    /// Images whose highest logit is their label.
+    pub correct: usize,
+    /// `confusion[label][predicted]`.
+    pub confusion: Vec<Vec<usize>>,
+}
+
+impl Tally {
+    /// The evaluation of `n` images.
+    pub fn evaluation(self, n: usize) -> Evaluation {
+        let n = n.max(1) as f64;
+        Evaluation {
+            loss: self.loss_sum / n,
+            accuracy: self.correct as f64 / n,
+            confusion: self.confusion,
+        }
+    }
+}
+
+/// Runs `model` in evaluation mode over `batches` (on the calling thread), summing.
+pub(crate) fn tally<T: Element>(
+    model: &mut dyn Module<T>,
+    batches: Batches<'_, T>,
+    classes: usize,
+) -> Result<Tally> {
     model.set_training(false);
     let mut confusion = vec![vec![0usize; classes]; classes];
     let mut total_loss = 0.0;
     let mut correct = 0;
-    for batch in Batches::<T>::new(data, batch_size, normalize) {
+    for batch in batches.filter(|b| !b.labels.is_empty()) {
         let tape = Tape::no_grad();
         let logits = model.forward(&tape.constant(batch.images.clone()))?;
         let loss = softmax_cross_entropy(&logits, &batch.labels, Reduction::Sum)?;
@@ -91,10 +124,9 @@ fn evaluate_here<T: Element>(
         }
     }
     model.set_training(true);
-    let n = data.len().max(1) as f64;
-    Ok(Evaluation {
-        loss: total_loss / n,
-        accuracy: correct as f64 / n,
+    Ok(Tally {
+        loss_sum: total_loss,
+        correct,
         confusion,
     })
 }
