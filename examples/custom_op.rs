@@ -4,6 +4,7 @@
 //!
 //! Run with `cargo run --release --example custom_op`.
 
+use tapegrad::autograd::runtime::buffer;
 use tapegrad::autograd::{CustomOp, Element, GradCheck, Param, Result, Saved, Tape, Tensor, Var};
 
 /// `y = ln(1 + eˣ)`, computed as `max(x, 0) + ln(1 + e^{-|x|})` so it never overflows.
@@ -20,12 +21,18 @@ impl<T: Element> CustomOp<T> for Softplus {
         Ok(x.map(|v| v.max(T::ZERO) + (T::ONE + (-v.abs()).exp()).ln()))
     }
 
-    /// `dy/dx = eˣ / (1 + eˣ) = σ(x)`.
+    /// `dy/dx = eˣ / (1 + eˣ) = σ(x)`, written as a hand loop to show where a kernel's
+    /// buffer comes from: `buffer::take_dirty` hands out a freed buffer of the same length
+    /// (this step's is the last step's), where `vec![..]` or `collect()` would ask the
+    /// operating system for fresh pages every step (`Tensor::map` and `zip_with`, as in
+    /// `forward`, take theirs from the pool too).
     fn backward(&self, saved: &Saved<T>, dy: &Tensor<T>, _needs: &[bool]) -> Result<Vec<Option<Tensor<T>>>> {
-        let dx = saved
-            .get(0)
-            .zip_with(dy, "softplus", |x, g| g / (T::ONE + (-x).exp()))?;
-        Ok(vec![Some(dx)])
+        let x = saved.get(0);
+        let mut dx = buffer::take_dirty::<T>(x.numel());
+        for ((d, &x), &g) in dx.iter_mut().zip(x.as_slice()).zip(dy.as_slice()) {
+            *d = g / (T::ONE + (-x).exp());
+        }
+        Ok(vec![Some(Tensor::from_vec(dx, x.shape())?)])
     }
 }
 

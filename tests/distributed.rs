@@ -26,14 +26,17 @@ fn binary() -> PathBuf {
     common::example::binary_with("mnist", &["mpi"])
 }
 
-/// Whether `mpirun` runs; prints why the test is skipped when not.
-fn have_mpirun() -> bool {
+/// Whether `mpirun` runs; reports `test` as skipped when not.
+fn have_mpirun(test: &str) -> bool {
     let ok = Command::new("mpirun")
         .arg("--version")
         .output()
         .is_ok_and(|o| o.status.success());
     if !ok {
-        eprintln!("skipping: mpirun not found (apt-get install openmpi-bin libopenmpi-dev)");
+        common::skip::skip(
+            test,
+            "mpirun not found (apt-get install openmpi-bin libopenmpi-dev)",
+        );
     }
     ok
 }
@@ -146,7 +149,7 @@ fn max_relative_difference(a: &BTreeMap<String, Tensor<f32>>, b: &BTreeMap<Strin
 
 #[test]
 fn two_processes_match_one_at_the_same_global_batch_with_the_same_bits_every_run() {
-    if !have_mpirun() {
+    if !have_mpirun("two_processes_match_one_at_the_same_global_batch_with_the_same_bits_every_run") {
         return;
     }
     let dir = Scratch::new("mpi-match");
@@ -180,7 +183,7 @@ fn two_processes_match_one_at_the_same_global_batch_with_the_same_bits_every_run
 
 #[test]
 fn shards_uneven_or_empty_at_the_end_of_an_epoch_are_weighted_by_the_whole_batch() {
-    if !have_mpirun() {
+    if !have_mpirun("shards_uneven_or_empty_at_the_end_of_an_epoch_are_weighted_by_the_whole_batch") {
         return;
     }
     let dir = Scratch::new("mpi-short");
@@ -199,7 +202,7 @@ fn shards_uneven_or_empty_at_the_end_of_an_epoch_are_weighted_by_the_whole_batch
 
 #[test]
 fn a_run_resumed_under_mpi_ends_on_the_bits_of_an_uninterrupted_one() {
-    if !have_mpirun() {
+    if !have_mpirun("a_run_resumed_under_mpi_ends_on_the_bits_of_an_uninterrupted_one") {
         return;
     }
     let dir = Scratch::new("mpi-resume");
@@ -247,7 +250,7 @@ fn assert_one_error_line(out: &Output, words: &[&str]) {
 
 #[test]
 fn a_bad_file_on_one_process_ends_every_process_with_one_message() {
-    if !have_mpirun() {
+    if !have_mpirun("a_bad_file_on_one_process_ends_every_process_with_one_message") {
         return;
     }
     let dir = Scratch::new("mpi-fail");

@@ -245,3 +245,60 @@ fn an_augmented_run_scores_the_rotated_test_set() {
     let rotated = json["epochs"][0]["rotated_test_accuracy"].as_f64().unwrap();
     assert!((0.0..=1.0).contains(&rotated), "{json}");
 }
+
+#[test]
+fn exported_pytorch_weights_import_back_to_the_same_test_accuracy() {
+    let d = scratch("torch");
+    let exported = d.join("torch.safetensors");
+    let common = [
+        "--train-size",
+        "600",
+        "--test-size",
+        "200",
+        "--batch-size",
+        "32",
+        "--warmup",
+        "0",
+    ];
+    let accuracy = |out: &Output| -> String {
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        let line = stdout.lines().find(|l| l.starts_with("test accuracy:"));
+        line.unwrap_or_else(|| panic!("no test accuracy in {stdout}"))
+            .to_string()
+    };
+    let mut args: Vec<&str> = common.to_vec();
+    args.extend(["--epochs", "2", "--export-torch", exported.to_str().unwrap()]);
+    let trained = run(&args);
+    assert!(
+        trained.status.success(),
+        "{}",
+        String::from_utf8_lossy(&trained.stderr)
+    );
+    assert!(exported.exists());
+    // The same seed (it also draws the built-in digits), so the untrained model is the one
+    // training started from; the imported weights must give the trained model's loss.
+    let mut args: Vec<&str> = common.to_vec();
+    args.extend(["--epochs", "0", "--import-torch", exported.to_str().unwrap()]);
+    let imported = run(&args);
+    assert!(
+        imported.status.success(),
+        "{}",
+        String::from_utf8_lossy(&imported.stderr)
+    );
+    assert_eq!(accuracy(&trained), accuracy(&imported));
+    let percent: f64 = accuracy(&imported)["test accuracy: ".len()..]
+        .split('%')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        percent > 30.0,
+        "the run did not train, so the check proves little: {percent}%"
+    );
+
+    // --epochs 0 without weights to evaluate is refused.
+    let mut args: Vec<&str> = common.to_vec();
+    args.extend(["--epochs", "0"]);
+    assert_one_line_error(&run(&args), &["--epochs", "--import-torch"]);
+}

@@ -1,6 +1,9 @@
 //! The real-data check: with `MNIST_DIR` set, LeNet-5 trained for one epoch on real MNIST
 //! reaches at least 98% test accuracy. Without it, the test prints why it skipped.
 
+#[path = "common/skip.rs"]
+mod skip;
+
 use rand::SeedableRng;
 use tapegrad::nn::data::batches::{Batches, Normalize};
 use tapegrad::nn::data::idx::{Split, load_mnist};
@@ -11,8 +14,9 @@ use tapegrad::nn::train::{evaluate, train_step};
 #[test]
 fn lenet5_reaches_98_percent_after_one_epoch_of_real_mnist() {
     let Ok(dir) = std::env::var("MNIST_DIR") else {
-        println!(
-            "skipped: MNIST_DIR is unset (point it at a folder with the MNIST IDX files to run this check)"
+        skip::skip(
+            "lenet5_reaches_98_percent_after_one_epoch_of_real_mnist",
+            "MNIST_DIR is unset (point it at a folder with the MNIST IDX files to run this check)",
         );
         return;
     };

@@ -132,6 +132,14 @@ pub struct Options {
     /// Write per-epoch metrics as JSON after every epoch
     #[arg(long, value_name = "PATH", help_heading = "Files")]
     pub metrics: Option<PathBuf>,
+    /// Start from a PyTorch state_dict saved as safetensors (conv1, conv2, fc1, fc2, fc3 as
+    /// PyTorch names them; see nn::torch_compat); with --epochs 0 it is only evaluated
+    #[arg(long, value_name = "PATH", help_heading = "Files", conflicts_with = "resume")]
+    pub import_torch: Option<PathBuf>,
+    /// At the end, write the model as a PyTorch state_dict (safetensors) for
+    /// model.load_state_dict(safetensors.torch.load_file(PATH))
+    #[arg(long, value_name = "PATH", help_heading = "Files")]
+    pub export_torch: Option<PathBuf>,
 }
 
 const AUGMENT_HELP: &str = "\
@@ -175,8 +183,11 @@ impl Options {
     }
 
     fn check(&self) -> Result<(), Failure> {
-        if self.batch_size == 0 || self.epochs == 0 || self.threads == Some(0) || self.steps == Some(0) {
-            return Err("--batch-size, --epochs, --threads and --steps must be positive".into());
+        if self.batch_size == 0 || self.threads == Some(0) || self.steps == Some(0) {
+            return Err("--batch-size, --threads and --steps must be positive".into());
+        }
+        if self.epochs == 0 && self.import_torch.is_none() {
+            return Err("--epochs must be positive (0 only evaluates, with --import-torch)".into());
         }
         if self.data.is_none() && (self.train_size == 0 || self.test_size == 0) {
             return Err("--train-size and --test-size must be positive".into());

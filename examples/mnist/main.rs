@@ -17,6 +17,7 @@ use tapegrad::nn::data::{idx, synthetic};
 use tapegrad::nn::distributed::{Context, evaluate, train_epoch};
 use tapegrad::nn::layers::Sequential;
 use tapegrad::nn::models::lenet5;
+use tapegrad::nn::torch_compat;
 use tapegrad::nn::train::Evaluation;
 use tapegrad::nn::train::checkpoint;
 use tapegrad::nn::train::epoch::{EpochError, Schedule};
@@ -136,6 +137,14 @@ fn run(o: Options, ctx: &Context) -> Result<(), Failure> {
     let mut optimizer = make_optimizer(&o);
     let steps_per_epoch = train.len().div_ceil(o.batch_size);
     let schedule = make_schedule(&o, optimizer.learning_rate(), steps_per_epoch);
+    if let Some(path) = &o.import_torch {
+        let imported =
+            torch_compat::import_sequential(&mut model, path, &[28, 28, 1]).map_err(|e| e.to_string());
+        ctx.agree(imported).map_err(agreed)?;
+        if ctx.is_root() {
+            println!("weights from the PyTorch state_dict {}", path.display());
+        }
+    }
     let resumed = resume(&o, &mut model, optimizer.as_mut(), &recipe, steps_per_epoch);
     let start_step = ctx.agree(resumed).map_err(agreed)?;
     // Every process trains rank 0's model (the same seed makes the same one; this makes sure).
@@ -284,6 +293,16 @@ fn run(o: Options, ctx: &Context) -> Result<(), Failure> {
             eval.loss
         );
         print_confusion(&eval);
+    }
+    if let Some(path) = &o.export_torch {
+        let exported = match root {
+            true => torch_compat::export_sequential(&model, path, &[28, 28, 1]).map_err(|e| e.to_string()),
+            false => Ok(()),
+        };
+        ctx.agree(exported).map_err(agreed)?;
+        if root {
+            println!("wrote the PyTorch state_dict {}", path.display());
+        }
     }
     Ok(())
 }

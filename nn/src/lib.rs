@@ -15,6 +15,7 @@
 //! | [`train`] | a training step and an epoch loop, evaluation, optimizers and learning-rate schedules, checkpoints |
 //! | [`distributed`] | data-parallel training over several processes (MPI with the feature `mpi`): sharded batches, gradients summed over the processes, rank 0's weights broadcast |
 //! | [`data`] | datasets: the IDX reader (MNIST), the built-in digits, batching; augmentation transforms (the random affine so far) |
+//! | [`torch_compat`] | PyTorch `state_dict`s (safetensors) imported into and exported from tapegrad models: kernel layouts, transposed dense weights, the flatten order |
 //! | [`interpret`] | understanding what a network learned: deconvnet projections, attributions (gradient, guided backpropagation, integrated gradients, SmoothGrad, Grad-CAM), occlusion, top activations, feature evolution, invariance |
 
 pub mod data;
@@ -23,4 +24,5 @@ pub mod interpret;
 pub mod layers;
 pub mod models;
 pub mod ops;
+pub mod torch_compat;
 pub mod train;

@@ -1,5 +1,8 @@
 //! The real MNIST files, from the directory `MNIST_DIR` names; skipped when it is unset.
 
+#[path = "../../tests/common/skip.rs"]
+mod skip;
+
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -9,7 +12,10 @@ fn mnist_dir() -> Option<PathBuf> {
     match std::env::var_os("MNIST_DIR") {
         Some(dir) => Some(PathBuf::from(dir)),
         None => {
-            println!("skipped: MNIST_DIR is not set (it names the directory of MNIST's IDX files)");
+            skip::skip(
+                "real_mnist_loads_with_published_counts_and_sums",
+                "MNIST_DIR is not set (it names the directory of MNIST's IDX files)",
+            );
             None
         }
     }

@@ -22,6 +22,9 @@ use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use std::sync::OnceLock;
 
+#[path = "../../tests/common/skip.rs"]
+mod skip;
+
 struct Fixture {
     model: Sequential<f32>,
     test: Dataset,
@@ -340,8 +343,9 @@ fn removing_the_top_attributed_pixels_hurts_more_than_removing_random_ink() {
 #[test]
 fn on_real_mnist_when_mnist_dir_is_set() {
     let Ok(dir) = std::env::var("MNIST_DIR") else {
-        println!(
-            "skipped: MNIST_DIR is unset (point it at a folder with the MNIST IDX files to run this check)"
+        skip::skip(
+            "on_real_mnist_when_mnist_dir_is_set",
+            "MNIST_DIR is unset (point it at a folder with the MNIST IDX files to run this check)",
         );
         return;
     };

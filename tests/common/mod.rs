@@ -1,6 +1,8 @@
 //! Helpers shared by the root integration tests.
 
 pub mod example;
+#[allow(dead_code)] // not every test binary that includes `common` skips
+pub mod skip;
 
 use std::path::{Path, PathBuf};
 

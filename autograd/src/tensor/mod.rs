@@ -52,6 +52,13 @@ impl<T: Element> Clone for Storage<T> {
     }
 }
 
+impl<T: Element> Storage<T> {
+    /// The buffer, leaving an empty one behind (which the drop does not recycle).
+    fn take(mut self) -> Vec<T> {
+        std::mem::take(&mut self.0)
+    }
+}
+
 impl<T: Element> std::ops::Deref for Storage<T> {
     type Target = Vec<T>;
     fn deref(&self) -> &Vec<T> {
@@ -89,9 +96,11 @@ impl<T: Element> Tensor<T> {
         }
     }
 
-    /// A tensor from a slice, copied.
+    /// A tensor from a slice, copied (into a buffer from the [pool](crate::runtime::buffer)).
     pub fn from_slice(data: &[T], shape: &[usize]) -> Result<Self> {
-        Self::from_vec(data.to_vec(), shape)
+        let mut v = buffer::take_dirty(data.len());
+        v.copy_from_slice(data);
+        Self::from_vec(v, shape)
     }
 
     /// A tensor of rank 0 holding one value.
@@ -177,16 +186,17 @@ impl<T: Element> Tensor<T> {
         Arc::make_mut(&mut self.data).as_mut_slice()
     }
 
-    /// A copy of the elements.
+    /// A copy of the elements, in a buffer from the [pool](crate::runtime::buffer): a tensor
+    /// made from it with [`from_vec`](Self::from_vec) returns it there when it dies.
     pub fn to_vec(&self) -> Vec<T> {
-        self.data.0.clone()
+        self.data.as_ref().clone().take()
     }
 
     /// The buffer, copied only if it is shared.
     pub fn into_vec(self) -> Vec<T> {
         match Arc::try_unwrap(self.data) {
             Ok(mut storage) => std::mem::take(&mut storage.0),
-            Err(shared) => shared.0.clone(),
+            Err(shared) => shared.as_ref().clone().take(),
         }
     }
 
