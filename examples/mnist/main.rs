@@ -392,6 +392,14 @@ fn write_files(
 }
 
 fn main() {
+    // Under mpirun, OpenMPI spins while a process waits in the all-reduce; on cores shared with
+    // other work that made 2 processes 0.6x one (docs/distributed.md). Yielding costs next to
+    // nothing on a dedicated core (sched_yield returns at once), so it is the default here;
+    // set OMPI_MCA_mpi_yield_when_idle=0 to spin. Read by MPI at init; other MPIs ignore it.
+    if std::env::var_os("OMPI_MCA_mpi_yield_when_idle").is_none() {
+        // SAFETY: the first statement of main: no other thread exists to read the environment.
+        unsafe { std::env::set_var("OMPI_MCA_mpi_yield_when_idle", "1") };
+    }
     let ctx = Context::init().unwrap_or_else(|e| {
         eprintln!("error: {e}");
         std::process::exit(2)
