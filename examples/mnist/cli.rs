@@ -46,7 +46,7 @@ pub struct Options {
     /// included); --save then also saves mid-epoch, and --resume continues from there
     #[arg(long, value_name = "N", help_heading = "Training")]
     pub steps: Option<usize>,
-    /// sgd (with Nesterov momentum) | adam | adamw
+    /// sgd (with Nesterov momentum) | adam | adamw | rmsprop | adadelta
     #[arg(
         long,
         value_name = "NAME",
@@ -57,7 +57,7 @@ pub struct Options {
         help_heading = "Training"
     )]
     pub optimizer: OptimizerName,
-    /// Initial learning rate [default: 0.05 for sgd, 0.001 for adam/adamw]
+    /// Initial learning rate [default: 0.05 for sgd, 0.001 for adam/adamw/rmsprop, 1.0 for adadelta]
     #[arg(long, value_name = "RATE", help_heading = "Training")]
     pub lr: Option<f64>,
     /// cosine decays the rate to lr/100 over all steps, step halves it every 3 epochs
@@ -156,6 +156,8 @@ pub enum OptimizerName {
     Sgd,
     Adam,
     Adamw,
+    Rmsprop,
+    Adadelta,
 }
 
 /// `--schedule`.

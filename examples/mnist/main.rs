@@ -21,7 +21,9 @@ use tapegrad::nn::torch_compat;
 use tapegrad::nn::train::Evaluation;
 use tapegrad::nn::train::checkpoint;
 use tapegrad::nn::train::epoch::{EpochError, Schedule};
-use tapegrad::nn::train::optim::{Adam, ConstantLr, CosineLr, LrSchedule, Optimizer, Sgd, StepLr, Warmup};
+use tapegrad::nn::train::optim::{
+    Adadelta, Adam, ConstantLr, CosineLr, LrSchedule, Optimizer, RmsProp, Sgd, StepLr, Warmup,
+};
 
 mod cli;
 mod metrics;
@@ -40,6 +42,12 @@ fn make_optimizer(o: &Options) -> Box<dyn Optimizer<f32>> {
         }
         OptimizerName::Adamw => {
             Box::new(Adam::adamw(o.lr.unwrap_or(1e-3)).weight_decay(o.weight_decay.unwrap_or(0.01)))
+        }
+        OptimizerName::Rmsprop => {
+            Box::new(RmsProp::new(o.lr.unwrap_or(1e-3)).weight_decay(o.weight_decay.unwrap_or(0.0)))
+        }
+        OptimizerName::Adadelta => {
+            Box::new(Adadelta::new(o.lr.unwrap_or(1.0)).weight_decay(o.weight_decay.unwrap_or(0.0)))
         }
         OptimizerName::Sgd => Box::new(
             Sgd::new(o.lr.unwrap_or(0.05))

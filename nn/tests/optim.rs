@@ -4,7 +4,10 @@
 //! test: `p = [1, -2, 0.5]`, `a = [1, 2, 0.5]`, `c = [0.3, -0.7, 1.1]`).
 
 use autograd::{Param, Tape, Tensor};
-use nn::train::optim::{Adam, ConstantLr, CosineLr, LrSchedule, Optimizer, Sgd, StepLr, clip_grad_norm};
+use nn::train::optim::{
+    Adadelta, Adam, ConstantLr, CosineLr, LrSchedule, Optimizer, OptimizerState, RmsProp, Sgd, StepLr,
+    clip_grad_norm,
+};
 
 /// `steps` steps on the quadratic with `p`, `a` and `c` repeated `copies` times (each element
 /// is its own independent problem).
@@ -98,6 +101,92 @@ fn adamw_decoupled_weight_decay() {
         || Adam::adamw(0.1).weight_decay(0.1),
         [0.6745286953745009, -1.6442234980575106, 0.1885943980122391],
     );
+}
+
+#[test]
+fn rmsprop() {
+    // torch.optim.RMSprop(lr=0.01)
+    check(
+        || RmsProp::new(0.01),
+        [0.7777966603871487, -1.7746916737509357, 0.2742097023294296],
+    );
+}
+
+#[test]
+fn rmsprop_with_momentum_and_weight_decay() {
+    // torch.optim.RMSprop(lr=0.01, alpha=0.9, momentum=0.9, weight_decay=0.1)
+    check(
+        || RmsProp::new(0.01).alpha(0.9).momentum(0.9).weight_decay(0.1),
+        [0.8526847676710054, -1.8521390037045242, 0.35213900577592067],
+    );
+}
+
+#[test]
+fn rmsprop_centered() {
+    // torch.optim.RMSprop(lr=0.01, centered=True, momentum=0.5)
+    check(
+        || RmsProp::new(0.01).centered(true).momentum(0.5),
+        [0.6678784146610072, -1.6631809392178725, 0.16245733231800694],
+    );
+}
+
+#[test]
+fn adadelta() {
+    // torch.optim.Adadelta(lr=1.0)
+    check(
+        || Adadelta::new(1.0),
+        [0.9903052364107096, -1.990299519725754, 0.4902986325380231],
+    );
+}
+
+#[test]
+fn adadelta_with_rho_eps_and_weight_decay() {
+    // torch.optim.Adadelta(lr=0.5, rho=0.8, eps=1e-4, weight_decay=0.1)
+    check(
+        || Adadelta::new(0.5).rho(0.8).eps(1e-4).weight_decay(0.1),
+        [0.9649875934089246, -1.9649100295639166, 0.4649143410828624],
+    );
+}
+
+#[test]
+fn rmsprop_and_adadelta_state_is_named_like_pytorchs_and_resumes_exactly() {
+    let grads_of = |p: &Param<f64>| {
+        let tape = Tape::new();
+        let v = tape.param(p);
+        tape.backward(&(&v * &v).sum()).unwrap()
+    };
+    type Make = fn() -> Box<dyn Optimizer<f64>>;
+    let cases: [(Make, &[&str]); 3] = [
+        (
+            || Box::new(RmsProp::new(0.01).centered(true).momentum(0.9)),
+            &["grad_avg.w", "momentum_buffer.w", "square_avg.w"],
+        ),
+        (|| Box::new(RmsProp::new(0.01)), &["square_avg.w"]),
+        (|| Box::new(Adadelta::new(1.0)), &["acc_delta.w", "square_avg.w"]),
+    ];
+    for (fresh, keys) in cases {
+        let mut opt = fresh();
+        let mut p = Param::new(Tensor::from_vec(vec![1.0, -2.0], &[2]).unwrap());
+        let g = grads_of(&p);
+        opt.step(vec![("w".into(), &mut p)], &g).unwrap();
+        let s = opt.state();
+        assert_eq!(s.buffers.keys().map(String::as_str).collect::<Vec<_>>(), keys);
+        // A resumed optimizer continues exactly as the uninterrupted one.
+        let mut q = p.clone();
+        let mut resumed = fresh();
+        resumed.load_state(s.clone()).unwrap();
+        let (gp, gq) = (grads_of(&p), grads_of(&q));
+        opt.step(vec![("w".into(), &mut p)], &gp).unwrap();
+        resumed.step(vec![("w".into(), &mut q)], &gq).unwrap();
+        assert_eq!(p.value().to_vec(), q.value().to_vec(), "{}", opt.name());
+        assert!(Sgd::<f64>::new(0.1).load_state(s.clone()).is_err());
+        let mut foreign = OptimizerState::default();
+        foreign
+            .buffers
+            .insert("exp_avg.w".to_string(), Tensor::zeros(&[2]));
+        let err = fresh().load_state(foreign).unwrap_err();
+        assert!(err.to_string().contains("exp_avg"), "{err}");
+    }
 }
 
 #[test]

@@ -113,7 +113,7 @@ impl<T: Element> Optimizer<T> for Adam<T> {
                 .expect("inserted above");
             let decay = t::<T>(if self.decoupled { 1.0 - lr * wd } else { 1.0 });
             let l2 = t::<T>(if self.decoupled { 0.0 } else { wd });
-            let update = |pv: &mut [T], grad: &[T], ms: &mut [T], vs: &mut [T]| {
+            let update = |pv: &mut [T], grad: &[T], [ms, vs]: [&mut [T]; 2]| {
                 simd::dispatch(
                     #[inline(always)]
                     || {
@@ -131,8 +131,7 @@ impl<T: Element> Optimizer<T> for Adam<T> {
                 self.flush_denormals,
                 p.value_mut().as_mut_slice(),
                 grad.as_slice(),
-                m.as_mut_slice(),
-                v.as_mut_slice(),
+                [m.as_mut_slice(), v.as_mut_slice()],
                 update,
             );
             self.state.buffers.insert(format!("exp_avg.{name}"), m);

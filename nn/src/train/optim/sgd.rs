@@ -83,7 +83,7 @@ impl<T: Element> Optimizer<T> for Sgd<T> {
             } else {
                 &mut no_buffer[..]
             };
-            let update = |pv: &mut [T], grad: &[T], buf: &mut [T], _: &mut [T]| {
+            let update = |pv: &mut [T], grad: &[T], [buf]: [&mut [T]; 1]| {
                 simd::dispatch(
                     #[inline(always)]
                     || {
@@ -105,8 +105,7 @@ impl<T: Element> Optimizer<T> for Sgd<T> {
                 self.flush_denormals,
                 p.value_mut().as_mut_slice(),
                 grad.as_slice(),
-                buf,
-                &mut [],
+                [buf],
                 update,
             );
         }
