@@ -40,10 +40,6 @@ pub struct Batch<T: Element> {
     pub images: Tensor<T>,
     /// The labels, as class indices.
     pub labels: Vec<usize>,
-    /// The size of the whole batch this one is a shard of ([`Batches::sharded`]): the
-    /// samples that all processes together train on in this step (`labels.len()` when the
-    /// batches are not sharded).
-    pub global_size: usize,
 }
 
 /// The part of a batch of `len` samples that process `rank` of `size` takes: contiguous
@@ -185,22 +181,18 @@ impl<'d, T: Element> Batches<'d, T> {
 
     /// Makes only process `rank`'s part of every batch ([`shard_range`] of the batch, which
     /// is the same batch in the same shuffled order on every process): data-parallel
-    /// training over `size` processes. Each [`Batch`] says the size of the whole batch in
-    /// [`Batch::global_size`]; a rank whose part is empty gets a batch of no images, so that
-    /// every process sees the same number of batches. Augmentation draws per sample, so the
+    /// training over `size` processes. A rank whose part is empty gets a batch of no images,
+    /// so that every process sees the same number of batches. Augmentation draws per sample, so the
     /// parts are the images a single process would make.
     ///
     /// ```
     /// use nn::data::{Dataset, batches::{Batches, Normalize}};
     /// let data = Dataset { images: vec![0; 5 * 4], labels: (0..5).collect(), rows: 2, cols: 2 };
-    /// let shard = |rank| -> Vec<(Vec<usize>, usize)> {
-    ///     Batches::<f32>::new(&data, 4, Normalize::UNIT)
-    ///         .sharded(rank, 2)
-    ///         .map(|b| (b.labels, b.global_size))
-    ///         .collect()
+    /// let shard = |rank| -> Vec<Vec<usize>> {
+    ///     Batches::<f32>::new(&data, 4, Normalize::UNIT).sharded(rank, 2).map(|b| b.labels).collect()
     /// };
-    /// assert_eq!(shard(0), [(vec![0, 1], 4), (vec![4], 1)]);
-    /// assert_eq!(shard(1), [(vec![2, 3], 4), (vec![], 1)]);
+    /// assert_eq!(shard(0), [vec![0, 1], vec![4]]);
+    /// assert_eq!(shard(1), [vec![2, 3], vec![]]);
     /// ```
     pub fn sharded(mut self, rank: usize, size: usize) -> Self {
         self.shard = (rank, size.max(1));
@@ -222,8 +214,7 @@ impl<T: Element> Iterator for Batches<'_, T> {
         }
         let whole = &self.order[self.next..(self.next + self.batch_size).min(self.end)];
         self.next += whole.len();
-        let global_size = whole.len();
-        let idx = &whole[shard_range(global_size, self.shard.0, self.shard.1)];
+        let idx = &whole[shard_range(whole.len(), self.shard.0, self.shard.1)];
         let (rows, cols) = (self.data.rows, self.data.cols);
         let mut pixels = buffer::take_dirty::<T>(idx.len() * rows * cols);
         if let Some(augment) = self.augment {
@@ -237,7 +228,6 @@ impl<T: Element> Iterator for Batches<'_, T> {
             return Some(Batch {
                 images,
                 labels: idx.iter().map(|&i| self.data.labels[i] as usize).collect(),
-                global_size,
             });
         }
         // The images are scattered over the dataset: ask for a few images ahead so their
@@ -258,7 +248,6 @@ impl<T: Element> Iterator for Batches<'_, T> {
         Some(Batch {
             images,
             labels: idx.iter().map(|&i| self.data.labels[i] as usize).collect(),
-            global_size,
         })
     }
 

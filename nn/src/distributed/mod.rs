@@ -10,9 +10,9 @@
 //!   on its shard ([`Batches::sharded`](crate::data::batches::Batches::sharded)).
 //!
 //! The whole batch is the one a single process would see (the same shuffled order on every
-//! process, each taking a contiguous slice), and each process scales its summed loss by
-//! `1/N` for the whole batch's `N` before backward, so the summed gradient is one process's
-//! mean gradient, whatever the shards' sizes. The result is that of one process up to the
+//! process, each taking a contiguous slice); each process backpropagates its shard's summed
+//! loss, and the sums over all processes are scaled by `1/N` for the whole batch's `N`, so
+//! the gradient is one process's mean gradient, whatever the shards' sizes. The result is that of one process up to the
 //! order of the sums (docs/distributed.md has the measurements and the cost model).
 //!
 //! Without the `mpi` feature every [`Context`] is the single-process one and the functions
