@@ -17,13 +17,21 @@ use autograd::{Element, Error, Result, Tensor};
 /// assert_eq!(x.shape(), &[1, 28, 28, 1]);
 /// assert!((x.as_slice()[0] - Normalize::MNIST.value(0) as f32).abs() < 1e-7);
 /// ```
-pub fn image_to_input<T: Element>(pixels: &[u8], shape: [usize; 3], normalize: Normalize) -> Result<Tensor<T>> {
+pub fn image_to_input<T: Element>(
+    pixels: &[u8],
+    shape: [usize; 3],
+    normalize: Normalize,
+) -> Result<Tensor<T>> {
     images_to_input(&[pixels], shape, normalize)
 }
 
 /// Several images of the same `[rows, cols, channels]` shape as one batch
 /// `[N, rows, cols, channels]`.
-pub fn images_to_input<T: Element>(images: &[&[u8]], shape: [usize; 3], normalize: Normalize) -> Result<Tensor<T>> {
+pub fn images_to_input<T: Element>(
+    images: &[&[u8]],
+    shape: [usize; 3],
+    normalize: Normalize,
+) -> Result<Tensor<T>> {
     let per = shape.iter().product::<usize>();
     if per == 0 {
         return Err(Error::invalid(
