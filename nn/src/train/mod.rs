@@ -87,11 +87,45 @@ pub fn evaluate_batches<T: Element>(
     batches: impl IntoIterator<Item = Batch<T>>,
     classes: usize,
 ) -> Result<Evaluation> {
+    Ok(tally(model, batches, classes)?.evaluation())
+}
+
+/// The sums behind an [`Evaluation`] (one process's part of the data in data-parallel
+/// evaluation, [`crate::distributed::evaluate`], adds them up over the processes).
+pub(crate) struct Tally {
+    /// The summed softmax cross-entropy.
+    pub loss_sum: f64,
+    /// Images whose highest logit is their label.
+    pub correct: usize,
+    /// Images.
+    pub n: usize,
+    /// `confusion[label][predicted]`.
+    pub confusion: Vec<Vec<usize>>,
+}
+
+impl Tally {
+    /// The means.
+    pub fn evaluation(self) -> Evaluation {
+        let n = self.n.max(1) as f64;
+        Evaluation {
+            loss: self.loss_sum / n,
+            accuracy: self.correct as f64 / n,
+            confusion: self.confusion,
+        }
+    }
+}
+
+/// The sums of [`evaluate_batches`]; empty batches are skipped.
+pub(crate) fn tally<T: Element>(
+    model: &mut dyn Module<T>,
+    batches: impl IntoIterator<Item = Batch<T>>,
+    classes: usize,
+) -> Result<Tally> {
     let eval = EvalMode::new(model);
     let mut confusion = vec![vec![0usize; classes]; classes];
     let mut total_loss = 0.0;
     let (mut correct, mut n) = (0, 0);
-    for batch in batches {
+    for batch in batches.into_iter().filter(|b| !b.labels.is_empty()) {
         let logits = eval.forward(&batch.images)?;
         let loss = parallel::install(|| {
             let tape = Tape::no_grad();
@@ -109,10 +143,10 @@ pub fn evaluate_batches<T: Element>(
         }
         n += batch.labels.len();
     }
-    let n = n.max(1) as f64;
-    Ok(Evaluation {
-        loss: total_loss / n,
-        accuracy: correct as f64 / n,
+    Ok(Tally {
+        loss_sum: total_loss,
+        correct,
+        n,
         confusion,
     })
 }
