@@ -83,7 +83,7 @@ fn help_lists_every_option() {
 #[test]
 fn bad_options_are_one_line_errors() {
     assert_one_line_error(&run(&["--bogus"]), &["--bogus"]);
-    assert_one_line_error(&run(&["--optimizer", "rmsprop"]), &["rmsprop"]);
+    assert_one_line_error(&run(&["--optimizer", "lbfgs"]), &["lbfgs"]);
     assert_one_line_error(&run(&["--epochs", "x"]), &["--epochs", "x"]);
     assert_one_line_error(&run(&["--lr"]), &["--lr", "needs a value"]);
     assert_one_line_error(&run(&["--batch-size", "0"]), &["--batch-size"]);

@@ -78,10 +78,17 @@ pub trait Element:
     fn abs(self) -> Self;
     /// Hyperbolic tangent.
     fn tanh(self) -> Self;
-    /// The larger of two values (NaN-propagating is not promised).
+    /// The larger of two values; NaN if either is NaN (as `torch.maximum`, unlike
+    /// `f32::max`, which drops a NaN).
     fn max(self, other: Self) -> Self;
-    /// The smaller of two values.
+    /// The smaller of two values; NaN if either is NaN (as `torch.minimum`).
     fn min(self, other: Self) -> Self;
+    /// Whether the value is NaN.
+    #[allow(clippy::eq_op)]
+    #[inline(always)]
+    fn is_nan(self) -> bool {
+        self != self
+    }
     /// Whether the value is neither infinite nor NaN.
     fn is_finite(self) -> bool;
     /// `self · a + b` with one rounding (a fused multiply-add instruction where the code is
@@ -130,11 +137,20 @@ macro_rules! impl_element {
             }
             #[inline]
             fn max(self, other: Self) -> Self {
-                if self >= other { self } else { other }
+                // `other` when it is larger or NaN; a NaN `self` is kept.
+                if self > other || self.is_nan() {
+                    self
+                } else {
+                    other
+                }
             }
             #[inline]
             fn min(self, other: Self) -> Self {
-                if self <= other { self } else { other }
+                if self < other || self.is_nan() {
+                    self
+                } else {
+                    other
+                }
             }
             #[inline]
             fn is_finite(self) -> bool {

@@ -50,11 +50,26 @@ pub enum Error {
         /// The op that noticed.
         op: String,
     },
+    /// Anomaly mode ([`Tape::detect_anomaly`](crate::Tape::detect_anomaly)) found a NaN or
+    /// an infinity in an op's output or in a gradient its backward rule returned.
+    #[error("{0}")]
+    NonFinite(Box<crate::anomaly::NonFinite>),
     /// `backward` was called on something it cannot start from.
     #[error("backward: {why}")]
     Backward {
         /// What is wrong.
         why: String,
+    },
+    /// An error inside a layer of a model: the layer's path in the model (`fc2`,
+    /// `block1.conv2`) and its kind (`Dense`), then the op's own error.
+    #[error("{path} ({kind}): {source}")]
+    InLayer {
+        /// The layer's path, names joined by dots from the outermost model in.
+        path: String,
+        /// The innermost layer's type (`Conv2d`, `Dense`).
+        kind: String,
+        /// The op's error.
+        source: Box<Error>,
     },
 }
 
@@ -75,6 +90,40 @@ impl Error {
             op: op.to_string(),
             shape: shape.to_vec(),
             why: why.into(),
+        }
+    }
+}
+
+impl Error {
+    /// This error as raised inside layer `name` of kind `kind`; an error already inside a
+    /// layer gets `name` in front of its path (`block1` + `conv2` → `block1.conv2`).
+    ///
+    /// ```
+    /// use autograd::Error;
+    /// let e = Error::invalid("dense", &[2, 3], "bad").in_layer("fc2", "Dense").in_layer("head", "Sequential");
+    /// assert_eq!(e.to_string(), "head.fc2 (Dense): dense: bad (input shape [2, 3])");
+    /// assert!(matches!(e.root(), Error::InvalidArgument { .. }));
+    /// ```
+    pub fn in_layer(self, name: &str, kind: &str) -> Self {
+        match self {
+            Error::InLayer { path, kind, source } => Error::InLayer {
+                path: format!("{name}.{path}"),
+                kind,
+                source,
+            },
+            other => Error::InLayer {
+                path: name.to_string(),
+                kind: kind.to_string(),
+                source: Box::new(other),
+            },
+        }
+    }
+
+    /// The op's own error, inside any layers it was raised in.
+    pub fn root(&self) -> &Error {
+        match self {
+            Error::InLayer { source, .. } => source.root(),
+            other => other,
         }
     }
 }

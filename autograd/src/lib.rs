@@ -13,6 +13,8 @@
 //!   primitive here and every layer of the `nn` crate is built on it. A backward pass hands
 //!   the ops a [`BackwardContext`], whose [`ReluRule`] (set with [`Tape::set_relu_rule`])
 //!   turns the gradient into a deconvnet or guided-backpropagation signal.
+//! - [`anomaly`]: anomaly mode, which names the first op whose output or gradient held a
+//!   NaN or an infinity ([`Tape::detect_anomaly`]).
 //! - [`GradCheck`]: the tape's gradients against central finite differences in `f64`.
 //! - [`runtime`]: what kernels need besides arithmetic, for op authors: the thread pool and
 //!   its work splitter, the buffer pool, SIMD dispatch and GEMM on strided views.
@@ -37,6 +39,7 @@
 //! }
 //! ```
 
+pub mod anomaly;
 pub mod element;
 pub mod error;
 pub mod gradcheck;

@@ -10,6 +10,7 @@
 //! [`Tape::param`]; the tape is dropped (or [`reset`](Tape::reset)) after the step, so
 //! memory does not grow from step to step.
 
+use crate::anomaly::Anomaly;
 use crate::element::Element;
 use crate::error::{Error, Result};
 use crate::op::{BackwardContext, CustomOp, ReluRule, Saved};
@@ -126,6 +127,7 @@ pub struct Tape<T: Element = f32> {
     recording: Cell<bool>,
     relu_rule: Cell<ReluRule>,
     frozen_params: Cell<bool>,
+    anomaly: Anomaly,
 }
 
 impl<T: Element> Default for Tape<T> {
@@ -144,7 +146,28 @@ impl<T: Element> Tape<T> {
             recording: Cell::new(true),
             relu_rule: Cell::new(ReluRule::Gradient),
             frozen_params: Cell::new(false),
+            anomaly: Anomaly::new(),
         }
+    }
+
+    /// Switches anomaly mode ([`crate::anomaly`]): with `true`, every op's output is checked
+    /// for a NaN or an infinity (the first one found is kept and returned by the next
+    /// backward pass, and by [`anomaly`](Self::anomaly)), and every gradient of a backward
+    /// pass too (the pass fails there). Off unless set, or unless
+    /// [`anomaly::set_detect_anomaly`](crate::anomaly::set_detect_anomaly) was.
+    pub fn detect_anomaly(&self, on: bool) {
+        self.anomaly.on.set(on);
+    }
+
+    /// Whether anomaly mode is on.
+    pub fn detects_anomaly(&self) -> bool {
+        self.anomaly.on.get()
+    }
+
+    /// The first anomaly a forward op met on this tape since it was made or reset
+    /// ([`Error::NonFinite`]).
+    pub fn anomaly(&self) -> Option<Error> {
+        self.anomaly.first()
     }
 
     /// A tape in no-grad mode: ops compute their values and record nothing (evaluation).
@@ -234,6 +257,7 @@ impl<T: Element> Tape<T> {
     pub fn reset(&mut self) {
         self.nodes.get_mut().clear();
         self.params.get_mut().clear();
+        self.anomaly.reset();
     }
 
     fn push_leaf(&self, shape: &[usize]) -> usize {
@@ -304,6 +328,10 @@ impl<T: Element> Tape<T> {
         let values: SmallVec<[&Tensor<T>; 4]> = inputs.iter().map(|v| &v.value).collect();
         let mut saved = Saved::new(record);
         let value = op.forward(&values, &mut saved)?;
+        if self.anomaly.on.get() {
+            self.anomaly
+                .check_forward(op.name(), self.len(), &values, &value, record);
+        }
         if !record {
             return Ok(Var {
                 tape: self,
@@ -358,6 +386,10 @@ impl<T: Element> Tape<T> {
                 "the output gradient must have the output's shape",
             ));
         }
+        let anomaly = self.anomaly.on.get();
+        if let Some(e) = self.anomaly().filter(|_| anomaly) {
+            return Err(e);
+        }
         let nodes = self.nodes.borrow();
         let ctx = BackwardContext::default().with_relu_rule(self.relu_rule());
         let mut grads: Vec<Option<Tensor<T>>> = vec![None; nodes.len()];
@@ -383,6 +415,9 @@ impl<T: Element> Tape<T> {
                         let (Some(j), Some(ig)) = (*input, ig) else {
                             continue;
                         };
+                        if anomaly {
+                            self.anomaly.check_gradient(op.name(), i, slot, &ig)?;
+                        }
                         if ig.shape() != nodes[j].shape.as_slice() {
                             return Err(Error::Backward {
                                 why: format!(

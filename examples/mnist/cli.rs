@@ -39,9 +39,13 @@ pub struct Options {
     /// Passes over the training set
     #[arg(long, value_name = "N", default_value_t = 3, help_heading = "Training")]
     pub epochs: usize,
-    /// Images per step
+    /// Images per step (under mpirun: of all processes together, each training on its share)
     #[arg(long, value_name = "N", default_value_t = 64, help_heading = "Training")]
     pub batch_size: usize,
+    /// Stop after N optimizer steps in all, counted over every epoch (those before --resume
+    /// included); --save then also saves mid-epoch, and --resume continues from there
+    #[arg(long, value_name = "N", help_heading = "Training")]
+    pub steps: Option<usize>,
     /// sgd (with Nesterov momentum) | adam | adamw | rmsprop | adadelta
     #[arg(
         long,
@@ -79,9 +83,14 @@ pub struct Options {
     /// Seeds the initial weights, the shuffling, the augmentation and the synthetic digits
     #[arg(long, value_name = "N", default_value_t = 1, help_heading = "Training")]
     pub seed: u64,
-    /// Worker threads [default: one per core]
+    /// Worker threads [default: one per core, shared out among the processes of a machine
+    /// under mpirun]
     #[arg(long, value_name = "N", help_heading = "Training")]
     pub threads: Option<usize>,
+    /// Check every op's output and every gradient for NaN or infinity: a diverging run stops
+    /// at the first op that made one, named with its tape position and input shapes
+    #[arg(long, help_heading = "Training")]
+    pub detect_anomaly: bool,
 
     /// Augment the training images on the fly: none | standard (see below)
     #[arg(
@@ -180,8 +189,8 @@ impl Options {
     }
 
     fn check(&self) -> Result<(), Failure> {
-        if self.batch_size == 0 || self.threads == Some(0) {
-            return Err("--batch-size and --threads must be positive".into());
+        if self.batch_size == 0 || self.threads == Some(0) || self.steps == Some(0) {
+            return Err("--batch-size, --threads and --steps must be positive".into());
         }
         if self.epochs == 0 && self.import_torch.is_none() {
             return Err("--epochs must be positive (0 only evaluates, with --import-torch)".into());

@@ -12,12 +12,21 @@
 //! | [`ops`] | the differentiable ops: convolution (and its [plan](ops::conv::ConvPlan)), pooling, dense, activations, losses; the same ops from autograd primitives ([`ops::composite`]) and the lecture's per-position loops ([`ops::reference`]), to check them against |
 //! | [`layers`] | the [`Module`](layers::Module) trait, [`Sequential`](layers::Sequential), the layers and their initialisers |
 //! | [`models`] | ready-made networks (LeNet-5) |
+//! | [`inference`] | using a trained model: predictions, probabilities and classes in evaluation mode ([`EvalMode`](inference::EvalMode)), a model's summary |
 //! | [`train`] | a training step and an epoch loop, evaluation, optimizers and learning-rate schedules, checkpoints |
+//! | [`distributed`] | data-parallel training over several processes (MPI with the feature `mpi`): sharded batches, gradients summed over the processes, rank 0's weights broadcast |
 //! | [`data`] | datasets: the IDX reader (MNIST), the built-in digits, batching; augmentation transforms (the random affine so far) |
 //! | [`torch_compat`] | PyTorch `state_dict`s (safetensors) imported into and exported from tapegrad models: kernel layouts, transposed dense weights, the flatten order |
 //! | [`interpret`] | understanding what a network learned: deconvnet projections, attributions (gradient, guided backpropagation, integrated gradients, SmoothGrad, Grad-CAM), occlusion, top activations, feature evolution, invariance |
 
+/// The `autograd` crate this one is built on (the tensors and the tape it takes and returns).
+pub use autograd;
+/// `#[derive(Module)]`: see [`layers::Module`].
+pub use tapegrad_derive::Module;
+
 pub mod data;
+pub mod distributed;
+pub mod inference;
 pub mod interpret;
 pub mod layers;
 pub mod models;

@@ -211,3 +211,66 @@ fn checkpoints_that_do_not_fit_are_refused() {
     let e = checkpoint::load::<f32>(&path).unwrap_err();
     assert!(matches!(e, CheckpointError::Io { .. }), "{e}");
 }
+
+/// A checkpoint whose parameter or optimizer buffer holds a NaN or an infinity is refused,
+/// naming the tensor and the index; `NonFiniteValues::Allow` reads it as it is.
+#[test]
+fn non_finite_values_are_refused_unless_allowed() {
+    use nn::train::checkpoint::NonFiniteValues;
+    // Element 1 of conv1.w [6, 5, 5, 1] is at [0, 0, 1, 0].
+    let cases = [
+        ("conv1.w", f32::NAN, vec![0, 0, 1, 0]),
+        ("fc3.b", f32::INFINITY, vec![1]),
+    ];
+    for (tensor, bad, at) in cases {
+        let mut model: Sequential<f32> = lenet5(&mut rand::rngs::StdRng::seed_from_u64(3));
+        let mut sgd = Sgd::new(0.01).momentum(0.9);
+        train(&mut model, &mut sgd, &data(), (0, 0), 1, Some(1));
+        for (name, p) in model.parameters_mut() {
+            if name == tensor {
+                p.value_mut().as_mut_slice()[1] = bad;
+            }
+        }
+        let path = tmp(&format!("nonfinite-{tensor}"));
+        checkpoint::save(&path, &model, Some(&sgd), &[]).unwrap();
+        match checkpoint::load::<f32>(&path) {
+            Err(CheckpointError::NonFinite {
+                tensor: t,
+                index,
+                value,
+                ..
+            }) => {
+                assert_eq!(t, tensor);
+                assert_eq!(index, at);
+                assert_eq!(value.is_nan(), bad.is_nan());
+            }
+            other => panic!("{tensor}: {other:?}"),
+        }
+        let msg = checkpoint::load::<f32>(&path).unwrap_err().to_string();
+        assert!(
+            msg.contains(tensor) && msg.contains(path.to_str().unwrap()),
+            "{msg}"
+        );
+        let read = checkpoint::load_with::<f32>(&path, NonFiniteValues::Allow).unwrap();
+        assert_eq!(read.params[tensor].as_slice()[1].to_bits(), bad.to_bits());
+        std::fs::remove_file(&path).unwrap();
+    }
+    // The optimizer's state is checked too.
+    let mut model: Sequential<f32> = lenet5(&mut rand::rngs::StdRng::seed_from_u64(3));
+    let mut sgd = Sgd::new(0.01).momentum(0.9);
+    train(&mut model, &mut sgd, &data(), (0, 0), 1, Some(1));
+    let path = tmp("nonfinite-optimizer");
+    checkpoint::save(&path, &model, Some(&sgd), &[]).unwrap();
+    let mut ckpt = checkpoint::load::<f32>(&path).unwrap();
+    let (name, buffer) = ckpt.optimizer.buffers.iter_mut().next().unwrap();
+    let name = name.clone();
+    buffer.as_mut_slice()[0] = f32::NAN;
+    let mut broken = sgd.clone();
+    broken.load_state(ckpt.optimizer.clone()).unwrap();
+    checkpoint::save(&path, &model, Some(&broken), &[]).unwrap();
+    match checkpoint::load::<f32>(&path) {
+        Err(CheckpointError::NonFinite { tensor, .. }) => assert_eq!(tensor, format!("optimizer.{name}")),
+        other => panic!("{other:?}"),
+    }
+    std::fs::remove_file(&path).unwrap();
+}

@@ -9,6 +9,12 @@ use std::process::{Command, Output};
 /// by `cargo build` once per test process: `cargo test --test X` alone does not build the
 /// examples, and a binary left from an earlier build may be stale.
 pub fn binary(name: &str) -> PathBuf {
+    binary_with(name, &[])
+}
+
+/// [`binary`] built with the package's `features` (a test process should ask for one set:
+/// each build replaces the binary).
+pub fn binary_with(name: &str, features: &[&str]) -> PathBuf {
     // One build at a time (tests run in parallel threads); each example is built once.
     static BUILT: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
     let deps = std::env::current_exe().unwrap().parent().unwrap().to_path_buf();
@@ -25,6 +31,9 @@ pub fn binary(name: &str) -> PathBuf {
                 "--manifest-path",
                 concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"),
             ]);
+            if !features.is_empty() {
+                cargo.args(["--features", &features.join(",")]);
+            }
             // target/debug holds the dev profile; every other profile's folder is its name.
             let profile = profile_dir.file_name().unwrap().to_string_lossy().into_owned();
             if profile != "debug" {

@@ -42,8 +42,12 @@ impl<T: Element> CustomOp<T> for SumOp<T> {
         let count: usize = match &self.axes {
             None => x.numel(),
             Some(axes) => {
-                for &a in axes {
+                for (i, &a) in axes.iter().enumerate() {
                     check_axis(self.name(), x.shape(), a)?;
+                    if axes[..i].contains(&a) {
+                        let why = format!("axis {a} is listed twice");
+                        return Err(crate::error::Error::invalid(self.name(), x.shape(), why));
+                    }
                 }
                 axes.iter().map(|&a| x.shape()[a]).product()
             }

@@ -95,7 +95,7 @@ unary_ops! {
         dx = |x, y, dy| dy * (T::ONE - y * y);
 }
 
-/// `y = max(x, 0)`; backward `dx = dy · [x > 0]` for the gradient, or the pass's other
+/// `y = max(x, 0)` (NaN stays NaN); backward `dx = dy · [x > 0]` (NaN passes) for the gradient, or the pass's other
 /// [`ReluRule`](crate::ReluRule) (deconvnet `dy · [dy > 0]`, guided `dy · [x > 0] · [dy > 0]`).
 struct ReluOp;
 
@@ -105,7 +105,8 @@ impl<T: Element> CustomOp<T> for ReluOp {
     }
     fn forward(&mut self, inputs: &[&Tensor<T>], saved: &mut Saved<T>) -> Result<Tensor<T>> {
         saved.save(inputs[0].clone());
-        Ok(inputs[0].map(|x| if x > T::ZERO { x } else { T::ZERO }))
+        // `x <= 0`, not `x > 0`: a NaN stays NaN, as in PyTorch.
+        Ok(inputs[0].map(|x| if x <= T::ZERO { T::ZERO } else { x }))
     }
     fn backward(&self, saved: &Saved<T>, dy: &Tensor<T>, needs: &[bool]) -> Result<Vec<Option<Tensor<T>>>> {
         self.backward_with_context(&BackwardContext::default(), saved, dy, needs)
@@ -126,9 +127,10 @@ impl<T: Element> CustomOp<T> for ReluOp {
                 let pairs = dx.iter_mut().zip(x).zip(dy.as_slice());
                 // The rule is chosen outside the loop: the gradient's loop stays a plain select.
                 if rule == crate::ReluRule::Gradient {
-                    pairs.for_each(|((d, &x), &r)| *d = if x > T::ZERO { r } else { T::ZERO });
+                    // A NaN input passes its gradient (PyTorch's `threshold_backward`).
+                    pairs.for_each(|((d, &x), &r)| *d = if x <= T::ZERO { T::ZERO } else { r });
                 } else {
-                    pairs.for_each(|((d, &x), &r)| *d = rule.backprop(x > T::ZERO, r));
+                    pairs.for_each(|((d, &x), &r)| *d = rule.backprop(x > T::ZERO || x.is_nan(), r));
                 }
             },
         );

@@ -6,6 +6,12 @@
 //!
 //! Only buffers of at least [`MIN_POOLED_BYTES`] are kept (smaller ones are cheap to
 //! allocate), and at most [`limit`] bytes in all, per element type (see [`set_limit`]).
+//!
+//! The pool never holds more buffers of a length than were taken from it and are still out:
+//! a buffer that was allocated elsewhere (a `to_vec`, say) and handed back when its tensor
+//! dies is freed unless a taken one of its length is owed. Otherwise such a buffer, made
+//! once per evaluation batch, would add one buffer to the pool each time, and resident
+//! memory would grow over a long run (issue #14 measured +0.4 MiB per epoch).
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -48,8 +54,23 @@ pooled!(f32, f64, u32);
 
 /// Free buffers of one element type, by length.
 pub struct BufferPool<T> {
-    free: Mutex<BTreeMap<usize, Vec<Vec<T>>>>,
+    free: Mutex<BTreeMap<usize, Slot<T>>>,
     bytes: AtomicUsize,
+}
+
+/// The free buffers of one length, and how many taken ones are still out (owed back).
+struct Slot<T> {
+    free: Vec<Vec<T>>,
+    owed: usize,
+}
+
+impl<T> Default for Slot<T> {
+    fn default() -> Self {
+        Slot {
+            free: Vec::new(),
+            owed: 0,
+        }
+    }
 }
 
 impl<T: Pooled> BufferPool<T> {
@@ -66,7 +87,10 @@ impl<T: Pooled> BufferPool<T> {
             return None;
         }
         let mut free = self.free.lock().unwrap_or_else(|e| e.into_inner());
-        let v = free.get_mut(&len)?.pop()?;
+        let slot = free.entry(len).or_default();
+        // Taken here or allocated by the caller on a miss: either way it is owed back.
+        slot.owed += 1;
+        let v = slot.free.pop()?;
         self.bytes.fetch_sub(len * size_of::<T>(), Ordering::Relaxed);
         Some(v)
     }
@@ -79,13 +103,13 @@ impl<T: Pooled> BufferPool<T> {
         {
             return;
         }
+        let mut free = self.free.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(slot) = free.get_mut(&v.len()).filter(|s| s.owed > 0) else {
+            return; // nothing of this length is owed: freed
+        };
+        slot.owed -= 1;
+        slot.free.push(v);
         self.bytes.fetch_add(bytes, Ordering::Relaxed);
-        self.free
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .entry(v.len())
-            .or_default()
-            .push(v);
     }
 
     /// The bytes held now.
@@ -96,7 +120,9 @@ impl<T: Pooled> BufferPool<T> {
     /// Overwrites every held buffer with `value`.
     pub fn fill(&self, value: T) {
         let mut free = self.free.lock().unwrap_or_else(|e| e.into_inner());
-        free.values_mut().flatten().for_each(|v| v.fill(value));
+        free.values_mut()
+            .flat_map(|s| s.free.iter_mut())
+            .for_each(|v| v.fill(value));
     }
 
     /// Frees every held buffer.

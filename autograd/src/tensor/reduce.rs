@@ -108,11 +108,12 @@ impl<T: Element> Tensor<T> {
         Ok(Tensor::from_parts(Shape::from_slice(target), out))
     }
 
-    /// The largest element and its row-major position; `None` for an empty tensor.
+    /// The largest element and its row-major position; `None` for an empty tensor. A NaN is
+    /// the largest (the first NaN), as in `torch.max`.
     pub fn max_all(&self) -> Option<(T, usize)> {
         let mut best: Option<(T, usize)> = None;
         for (i, &v) in self.data.iter().enumerate() {
-            if best.is_none_or(|(b, _)| v > b) {
+            if best.is_none_or(|(b, _)| v > b || (v.is_nan() && !b.is_nan())) {
                 best = Some((v, i));
             }
         }
@@ -120,7 +121,8 @@ impl<T: Element> Tensor<T> {
     }
 
     /// The maxima along `axis` and, for each, the position along the axis where it occurs
-    /// (the first one on ties). The positions are laid out like the values.
+    /// (the first one on ties; a NaN is larger than any number, the first NaN wins, as in
+    /// `torch.max`). The positions are laid out like the values.
     pub fn max_axis_with_indices(&self, axis: usize, keepdim: bool) -> Result<(Tensor<T>, Vec<usize>)> {
         check_axis("max", &self.shape, axis)?;
         let (outer, len, inner) = split_at_axis(&self.shape, axis);
@@ -142,7 +144,7 @@ impl<T: Element> Tensor<T> {
             for k in 1..len {
                 let src = &x[(o * len + k) * inner..(o * len + k + 1) * inner];
                 for i in 0..inner {
-                    if src[i] > dst[i] {
+                    if src[i] > dst[i] || (src[i].is_nan() && !dst[i].is_nan()) {
                         dst[i] = src[i];
                         di[i] = k;
                     }
@@ -160,7 +162,8 @@ impl<T: Element> Tensor<T> {
         Ok(self.max_axis_with_indices(axis, keepdim)?.0)
     }
 
-    /// The position of the maximum along `axis` for every other index (first on ties).
+    /// The position of the maximum along `axis` for every other index (first on ties, a NaN
+    /// first of all).
     pub fn argmax_axis(&self, axis: usize) -> Result<Vec<usize>> {
         Ok(self.max_axis_with_indices(axis, false)?.1)
     }

@@ -27,9 +27,14 @@ impl Normalize {
     /// Only scaling to `[0, 1]`.
     pub const UNIT: Normalize = Normalize { mean: 0.0, std: 1.0 };
 
+    /// The input value of byte `b`: `(b / 255 − mean) / std`.
+    pub fn value(&self, b: u8) -> f64 {
+        (b as f64 / 255.0 - self.mean) / self.std
+    }
+
     /// The input value of every byte, computed once.
     fn table<T: Element>(&self) -> [T; 256] {
-        std::array::from_fn(|b| T::from_f64((b as f64 / 255.0 - self.mean) / self.std))
+        std::array::from_fn(|b| T::from_f64(self.value(b as u8)))
     }
 }
 
@@ -40,6 +45,24 @@ pub struct Batch<T: Element> {
     pub images: Tensor<T>,
     /// The labels, as class indices.
     pub labels: Vec<usize>,
+}
+
+/// The part of a batch of `len` samples that process `rank` of `size` takes: contiguous
+/// slices, in rank order, whose lengths differ by at most one (the first `len % size` ranks
+/// take one more). A rank may get none when `len < size`.
+///
+/// ```
+/// use nn::data::batches::shard_range;
+/// let parts: Vec<_> = (0..3).map(|r| shard_range(10, r, 3)).collect();
+/// assert_eq!(parts, [0..4, 4..7, 7..10]);
+/// assert_eq!(shard_range(1, 1, 2), 1..1);
+/// ```
+pub fn shard_range(len: usize, rank: usize, size: usize) -> std::ops::Range<usize> {
+    let size = size.max(1);
+    let (base, extra) = (len / size, len % size);
+    let start = rank * base + rank.min(extra);
+    let end = start + base + usize::from(rank < extra);
+    start.min(len)..end.min(len)
 }
 
 /// The batches of one pass over a dataset, in a seeded order.
@@ -56,6 +79,8 @@ pub struct Batches<'d, T: Element> {
     order: Vec<usize>,
     batch_size: usize,
     next: usize,
+    end: usize,
+    shard: (usize, usize),
     table: [T; 256],
     augment: Option<Augment<'d>>,
     error: Option<autograd::Error>,
@@ -80,6 +105,8 @@ impl<'d, T: Element> Batches<'d, T> {
             order: (0..data.len()).collect(),
             batch_size: batch_size.max(1),
             next: 0,
+            end: data.len(),
+            shard: (0, 1),
             table: normalize.table(),
             augment: None,
             error: None,
@@ -146,6 +173,34 @@ impl<'d, T: Element> Batches<'d, T> {
     /// Skips the first `batches` batches (to resume in the middle of an epoch).
     pub fn starting_at(mut self, batches: usize) -> Self {
         self.next = (batches * self.batch_size).min(self.order.len());
+        self.end = self.end.max(self.next);
+        self
+    }
+
+    /// Ends the pass after `batches` more batches (counted from [`starting_at`](Self::starting_at)'s
+    /// point, so call that first): a run stopped after a number of optimizer steps.
+    pub fn stopping_after(mut self, batches: usize) -> Self {
+        self.end = (self.next + batches.saturating_mul(self.batch_size)).min(self.order.len());
+        self
+    }
+
+    /// Makes only process `rank`'s part of every batch ([`shard_range`] of the batch, which
+    /// is the same batch in the same shuffled order on every process): data-parallel
+    /// training over `size` processes. A rank whose part is empty gets a batch of no images,
+    /// so that every process sees the same number of batches. Augmentation draws per sample, so the
+    /// parts are the images a single process would make.
+    ///
+    /// ```
+    /// use nn::data::{Dataset, batches::{Batches, Normalize}};
+    /// let data = Dataset { images: vec![0; 5 * 4], labels: (0..5).collect(), rows: 2, cols: 2 };
+    /// let shard = |rank| -> Vec<Vec<usize>> {
+    ///     Batches::<f32>::new(&data, 4, Normalize::UNIT).sharded(rank, 2).map(|b| b.labels).collect()
+    /// };
+    /// assert_eq!(shard(0), [vec![0, 1], vec![4]]);
+    /// assert_eq!(shard(1), [vec![2, 3], vec![]]);
+    /// ```
+    pub fn sharded(mut self, rank: usize, size: usize) -> Self {
+        self.shard = (rank, size.max(1));
         self
     }
 
@@ -159,17 +214,18 @@ impl<T: Element> Iterator for Batches<'_, T> {
     type Item = Batch<T>;
 
     fn next(&mut self) -> Option<Batch<T>> {
-        if self.next >= self.order.len() {
+        if self.next >= self.end {
             return None;
         }
-        let idx = &self.order[self.next..(self.next + self.batch_size).min(self.order.len())];
-        self.next += idx.len();
+        let whole = &self.order[self.next..(self.next + self.batch_size).min(self.end)];
+        self.next += whole.len();
+        let idx = &whole[shard_range(whole.len(), self.shard.0, self.shard.1)];
         let (rows, cols) = (self.data.rows, self.data.cols);
         let mut pixels = buffer::take_dirty::<T>(idx.len() * rows * cols);
         if let Some(augment) = self.augment {
             if let Err(e) = augment_into(self.data, idx, augment, &self.table, &mut pixels) {
                 self.error = Some(e);
-                self.next = self.order.len();
+                self.next = self.end;
                 return None;
             }
             let images =
@@ -201,7 +257,7 @@ impl<T: Element> Iterator for Batches<'_, T> {
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
-        let left = (self.order.len() - self.next).div_ceil(self.batch_size);
+        let left = (self.end - self.next).div_ceil(self.batch_size);
         (left, Some(left))
     }
 }

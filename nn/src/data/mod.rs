@@ -3,6 +3,7 @@
 
 pub mod batches;
 pub mod idx;
+pub mod input;
 pub mod synthetic;
 pub mod transforms;
 

@@ -74,6 +74,12 @@ impl<T: Element> Sequential<T> {
         self.position(name).map(|i| self.layers[i].1.as_ref())
     }
 
+    /// The layer called `name`, for changing it.
+    pub fn layer_mut(&mut self, name: &str) -> Option<&mut (dyn Module<T> + 'static)> {
+        let i = self.position(name)?;
+        Some(self.layers[i].1.as_mut())
+    }
+
     /// The layers `range` (by index) applied to `x`: `forward_range(x, 0..k)` then
     /// `forward_range(h, k..len())` is the whole forward pass, split at layer `k`, so a
     /// caller can look at, or keep the gradient of, the feature maps in between.
@@ -104,8 +110,8 @@ impl<T: Element> Sequential<T> {
             )
         })?;
         let mut h = x.clone();
-        for (_, layer) in layers {
-            h = layer.forward(&h)?;
+        for (name, layer) in layers {
+            h = layer.forward(&h).map_err(|e| e.in_layer(name, layer.kind()))?;
         }
         Ok(h)
     }
@@ -115,7 +121,7 @@ impl<T: Element> Sequential<T> {
     pub fn forward_until<'t>(&self, x: &Var<'t, T>, name: &str) -> Result<Var<'t, T>> {
         let mut h = x.clone();
         for (n, layer) in &self.layers {
-            h = layer.forward(&h)?;
+            h = layer.forward(&h).map_err(|e| e.in_layer(n, layer.kind()))?;
             if n == name {
                 break;
             }
@@ -126,11 +132,7 @@ impl<T: Element> Sequential<T> {
 
 impl<T: Element> Module<T> for Sequential<T> {
     fn forward<'t>(&self, x: &Var<'t, T>) -> Result<Var<'t, T>> {
-        let mut h = x.clone();
-        for (_, layer) in &self.layers {
-            h = layer.forward(&h)?;
-        }
-        Ok(h)
+        self.forward_range(x, 0..self.layers.len())
     }
 
     fn parameters(&self) -> Vec<(String, &Param<T>)> {
@@ -181,5 +183,9 @@ impl<T: Element> Module<T> for Sequential<T> {
 
     fn set_training(&mut self, training: bool) {
         self.layers.iter_mut().for_each(|(_, l)| l.set_training(training));
+    }
+
+    fn is_training(&self) -> bool {
+        self.layers.iter().any(|(_, l)| l.is_training())
     }
 }

@@ -136,6 +136,9 @@ impl<T: Element> Module<T> for Dropout {
     fn set_training(&mut self, training: bool) {
         self.training = training;
     }
+    fn is_training(&self) -> bool {
+        self.training
+    }
     fn spatial_extent(&self) -> Option<SpatialExtent> {
         Some(SpatialExtent::Pointwise)
     }

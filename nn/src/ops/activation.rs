@@ -14,7 +14,8 @@ pub enum Activation {
     /// `σ(z) = z`.
     #[default]
     Identity,
-    /// `σ(z) = max(z, 0)`; `σ' = 1` where `A > 0`, else 0.
+    /// `σ(z) = max(z, 0)`; `σ' = 0` where `A <= 0`, else 1. As in PyTorch, a NaN stays NaN
+    /// (`max(NaN, 0) = NaN`) and its gradient passes (`[NaN <= 0]` is false).
     Relu,
     /// `σ(z) = 1 / (1 + e⁻ᶻ)`; `σ' = A(1 - A)`.
     Sigmoid,
@@ -30,7 +31,7 @@ impl Activation {
             Activation::Identity => {}
             Activation::Relu => z
                 .iter_mut()
-                .for_each(|v| *v = if *v > T::ZERO { *v } else { T::ZERO }),
+                .for_each(|v| *v = if *v <= T::ZERO { T::ZERO } else { *v }),
             Activation::Sigmoid => z.iter_mut().for_each(|v| {
                 *v = if *v >= T::ZERO {
                     T::ONE / (T::ONE + (-*v).exp())
@@ -52,7 +53,8 @@ impl Activation {
     /// [`backprop`](Self::backprop) with a ReLU sending back what `rule` says (for
     /// [`Activation::Relu`]; the other activations ignore it): `dA · [A > 0]` for the
     /// gradient, `dA · [dA > 0]` for the deconvnet, `dA · [A > 0] · [dA > 0]` for guided
-    /// backpropagation (`A > 0` exactly where `Z > 0`).
+    /// backpropagation (`A > 0` exactly where `Z > 0`; a NaN counts as positive, so it
+    /// propagates).
     #[inline(always)]
     pub fn backprop_with<T: Element>(self, rule: ReluRule, a: &[T], da: &[T], dz: &mut [T]) {
         let pairs = a.iter().zip(da);
@@ -61,12 +63,12 @@ impl Activation {
             // The rule is chosen outside the loop: the gradient's loop stays a plain select.
             Activation::Relu if rule == ReluRule::Gradient => {
                 for (d, (&av, &g)) in dz.iter_mut().zip(pairs) {
-                    *d = if av > T::ZERO { g } else { T::ZERO };
+                    *d = if av <= T::ZERO { T::ZERO } else { g };
                 }
             }
             Activation::Relu => {
                 for (d, (&av, &g)) in dz.iter_mut().zip(pairs) {
-                    *d = rule.backprop(av > T::ZERO, g);
+                    *d = rule.backprop(av > T::ZERO || av.is_nan(), g);
                 }
             }
             Activation::Sigmoid => {

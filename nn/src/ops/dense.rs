@@ -43,6 +43,14 @@ impl<T: Element> CustomOp<T> for DenseOp {
             ));
         }
         let (n, i, o) = (a.shape()[0], a.shape()[1], w.shape()[1]);
+        if i == 0 || o == 0 {
+            return Err(Error::shapes(
+                "dense",
+                a.shape(),
+                w.shape(),
+                "In and Out must be positive (N may be 0)",
+            ));
+        }
         if let Some(b) = inputs.get(2)
             && b.shape() != [o]
         {

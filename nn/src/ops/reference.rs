@@ -33,27 +33,32 @@ fn tap(g: &ConvGeometry, i: usize, j: usize, kh: usize, kw: usize) -> Option<(us
 }
 
 /// Every `(n, i, j)` output position of a convolution, then every tap `(kh, kw, ci)` of its
-/// slice `B_ij` that lies inside the image, with the input position it reads:
+/// slice `B_ij`, with the input position it reads, `None` in the padding:
 /// `f(n, i, j, kh, kw, ci, (r, c))`.
 fn for_each_tap(
     g: &ConvGeometry,
-    mut f: impl FnMut(usize, usize, usize, usize, usize, usize, (usize, usize)),
+    mut f: impl FnMut(usize, usize, usize, usize, usize, usize, Option<(usize, usize)>),
 ) {
     for n in 0..g.n {
         for i in 0..g.oh {
             for j in 0..g.ow {
                 for kh in 0..g.kh {
                     for kw in 0..g.kw {
-                        if let Some(rc) = tap(g, i, j, kh, kw) {
-                            for ci in 0..g.c_in {
-                                f(n, i, j, kh, kw, ci, rc);
-                            }
+                        let rc = tap(g, i, j, kh, kw);
+                        for ci in 0..g.c_in {
+                            f(n, i, j, kh, kw, ci, rc);
                         }
                     }
                 }
             }
         }
     }
+}
+
+/// The input element a tap reads: 0 in the padding (zero padding, as PyTorch pads: a padded
+/// tap still multiplies, so `0 · ∞ = NaN` reaches the output).
+fn read(x: &Tensor<f64>, n: usize, rc: Option<(usize, usize)>, ci: usize) -> f64 {
+    rc.map_or(0.0, |(r, c)| at(x, [n, r, c, ci]))
 }
 
 fn at(t: &Tensor<f64>, index: [usize; 4]) -> f64 {
@@ -66,12 +71,13 @@ fn at_mut(t: &mut Tensor<f64>, index: [usize; 4]) -> &mut f64 {
     &mut t.as_mut_slice()[((index[0] * s[1] + index[1]) * s[2] + index[2]) * s[3] + index[3]]
 }
 
-/// Forward: `Z_ijc = Σ B_ij ⊙ W_c + b_c`, the sum over the slice's taps `(kh, kw, ci)`.
+/// Forward: `Z_ijc = Σ B_ij ⊙ W_c + b_c`, the sum over the slice's taps `(kh, kw, ci)`
+/// (padded taps reading 0).
 pub fn conv2d(x: &Tensor<f64>, w: &Tensor<f64>, b: Option<&[f64]>, g: &ConvGeometry) -> Tensor<f64> {
     let mut z = Tensor::zeros(&g.output_shape());
-    for_each_tap(g, |n, i, j, kh, kw, ci, (r, c)| {
+    for_each_tap(g, |n, i, j, kh, kw, ci, rc| {
         for co in 0..g.c_out {
-            *at_mut(&mut z, [n, i, j, co]) += at(x, [n, r, c, ci]) * at(w, [co, kh, kw, ci]);
+            *at_mut(&mut z, [n, i, j, co]) += read(x, n, rc, ci) * at(w, [co, kh, kw, ci]);
         }
     });
     if let Some(b) = b {
@@ -86,7 +92,8 @@ pub fn conv2d(x: &Tensor<f64>, w: &Tensor<f64>, b: Option<&[f64]>, g: &ConvGeome
 /// weighted by its gradients, back onto the input slice it read (the padding dropped).
 pub fn conv2d_input_grad(w: &Tensor<f64>, dz: &Tensor<f64>, g: &ConvGeometry) -> Tensor<f64> {
     let mut dx = Tensor::zeros(&[g.n, g.h, g.w, g.c_in]);
-    for_each_tap(g, |n, i, j, kh, kw, ci, (r, c)| {
+    for_each_tap(g, |n, i, j, kh, kw, ci, rc| {
+        let Some((r, c)) = rc else { return };
         for co in 0..g.c_out {
             *at_mut(&mut dx, [n, r, c, ci]) += at(dz, [n, i, j, co]) * at(w, [co, kh, kw, ci]);
         }
@@ -94,12 +101,13 @@ pub fn conv2d_input_grad(w: &Tensor<f64>, dz: &Tensor<f64>, g: &ConvGeometry) ->
     dx
 }
 
-/// Kernel rule: `dW_c = Σ_ij dZ_ijc · B_ij`, over every output position of every sample.
+/// Kernel rule: `dW_c = Σ_ij dZ_ijc · B_ij`, over every output position of every sample
+/// (padded taps of `B_ij` reading 0).
 pub fn conv2d_weight_grad(x: &Tensor<f64>, dz: &Tensor<f64>, g: &ConvGeometry) -> Tensor<f64> {
     let mut dw = Tensor::zeros(&[g.c_out, g.kh, g.kw, g.c_in]);
-    for_each_tap(g, |n, i, j, kh, kw, ci, (r, c)| {
+    for_each_tap(g, |n, i, j, kh, kw, ci, rc| {
         for co in 0..g.c_out {
-            *at_mut(&mut dw, [co, kh, kw, ci]) += at(dz, [n, i, j, co]) * at(x, [n, r, c, ci]);
+            *at_mut(&mut dw, [co, kh, kw, ci]) += at(dz, [n, i, j, co]) * read(x, n, rc, ci);
         }
     });
     dw
@@ -185,4 +193,48 @@ pub fn avg_pool2d(
         }
     });
     (z, dx)
+}
+
+/// Dense forward: `Z_nj = Σ_i A_ni · W_ij + b_j`, `A` `[N, In]`, `W` `[In, Out]`.
+pub fn dense(a: &Tensor<f64>, w: &Tensor<f64>, b: Option<&[f64]>) -> Tensor<f64> {
+    let (n, inputs, outputs) = (a.shape()[0], a.shape()[1], w.shape()[1]);
+    let (av, wv) = (a.as_slice(), w.as_slice());
+    Tensor::from_fn(&[n, outputs], |k| {
+        let (row, j) = (k / outputs, k % outputs);
+        let dot: f64 = (0..inputs)
+            .map(|i| av[row * inputs + i] * wv[i * outputs + j])
+            .sum();
+        dot + b.map_or(0.0, |b| b[j])
+    })
+}
+
+/// ReLU as PyTorch defines it (`clamp_min(z, 0)`): `max(z, 0)`, a NaN staying NaN.
+pub fn relu(z: &Tensor<f64>) -> Tensor<f64> {
+    z.map(|v| if v.is_nan() { v } else { v.max(0.0) })
+}
+
+/// ReLU's backward as PyTorch computes it from the output `A` (`threshold_backward`):
+/// `dZ = 0` where `A <= 0`, else `dA`; a NaN output passes its gradient.
+pub fn relu_backward(a: &Tensor<f64>, da: &Tensor<f64>) -> Tensor<f64> {
+    let (av, dv) = (a.as_slice(), da.as_slice());
+    Tensor::from_fn(a.shape(), |i| if av[i] <= 0.0 { 0.0 } else { dv[i] })
+}
+
+/// Dense backward: `dA = dZ · Wᵀ` and `dW = Aᵀ · dZ`, as plain sums. Returns `(dA, dW)`.
+pub fn dense_grads(a: &Tensor<f64>, w: &Tensor<f64>, dz: &Tensor<f64>) -> (Tensor<f64>, Tensor<f64>) {
+    let (n, inputs, outputs) = (a.shape()[0], a.shape()[1], w.shape()[1]);
+    let (av, wv, dv) = (a.as_slice(), w.as_slice(), dz.as_slice());
+    let da = Tensor::from_fn(&[n, inputs], |k| {
+        let (row, i) = (k / inputs, k % inputs);
+        (0..outputs)
+            .map(|j| dv[row * outputs + j] * wv[i * outputs + j])
+            .sum()
+    });
+    let dw = Tensor::from_fn(&[inputs, outputs], |k| {
+        let (i, j) = (k / outputs, k % outputs);
+        (0..n)
+            .map(|row| av[row * inputs + i] * dv[row * outputs + j])
+            .sum()
+    });
+    (da, dw)
 }

@@ -41,6 +41,22 @@ pub enum CheckpointError {
         /// What is wrong.
         why: String,
     },
+    /// A parameter or an optimizer buffer holds a NaN or an infinity (refused unless loaded
+    /// with [`NonFiniteValues::Allow`]).
+    #[error(
+        "{}: tensor {tensor} holds {value} at index {index:?}: refusing a diverged checkpoint (load it with NonFiniteValues::Allow to inspect it)",
+        path.display()
+    )]
+    NonFinite {
+        /// The file.
+        path: PathBuf,
+        /// The tensor's name in the file (`conv1.w`, `optimizer.velocity.conv1.w`, ...).
+        tensor: String,
+        /// The index of its first non-finite element.
+        index: Vec<usize>,
+        /// That element.
+        value: f64,
+    },
     /// The checkpoint does not fit the model or the optimizer it is loaded into.
     #[error("{}: does not fit: {why}", path.display())]
     Mismatch {
@@ -193,8 +209,39 @@ fn read_values<T: Element>(view: &TensorView<'_>) -> Option<Vec<T>> {
     }
 }
 
-/// Reads a checkpoint (saved as `f32` or `f64`; values are converted to `T`).
+/// What [`load_with`] does with a NaN or an infinity in a parameter or optimizer buffer.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum NonFiniteValues {
+    /// Fail with [`CheckpointError::NonFinite`] naming the tensor (what [`load`] does): a
+    /// NaN weight would otherwise train on silently.
+    #[default]
+    Refuse,
+    /// Read them (forensics on a diverged run).
+    Allow,
+}
+
+/// Reads a checkpoint (saved as `f32` or `f64`; values are converted to `T`), refusing one
+/// whose parameters or optimizer state hold a NaN or an infinity.
 pub fn load<T: Element>(path: &Path) -> Result<Checkpoint<T>, CheckpointError> {
+    load_with(path, NonFiniteValues::Refuse)
+}
+
+/// The index of `t`'s first non-finite element, with the value.
+fn first_non_finite<T: Element>(t: &Tensor<T>) -> Option<(Vec<usize>, f64)> {
+    let flat = t.as_slice().iter().position(|v| !v.is_finite())?;
+    let mut index = vec![0; t.rank()];
+    let mut rest = flat;
+    for (i, &d) in t.shape().iter().enumerate().rev() {
+        (index[i], rest) = (rest % d, rest / d);
+    }
+    Some((index, t.as_slice()[flat].to_f64()))
+}
+
+/// [`load`], with the check of non-finite values as `non_finite` says.
+pub fn load_with<T: Element>(
+    path: &Path,
+    non_finite: NonFiniteValues,
+) -> Result<Checkpoint<T>, CheckpointError> {
     let bytes = std::fs::read(path).map_err(|source| CheckpointError::Io {
         path: path.to_path_buf(),
         source,
@@ -235,6 +282,16 @@ pub fn load<T: Element>(path: &Path) -> Result<Checkpoint<T>, CheckpointError> {
             ))
         })?;
         let t = Tensor::from_vec(values, view.shape()).map_err(|e| fmt_err(e.to_string()))?;
+        if non_finite == NonFiniteValues::Refuse
+            && let Some((index, value)) = first_non_finite(&t)
+        {
+            return Err(CheckpointError::NonFinite {
+                path: path.to_path_buf(),
+                tensor: name,
+                index,
+                value,
+            });
+        }
         if let Some(buffer) = name.strip_prefix(OPTIMIZER_PREFIX) {
             optimizer.buffers.insert(buffer.to_string(), t);
         } else if let Some(buffer) = name.strip_prefix(BUFFER_PREFIX) {

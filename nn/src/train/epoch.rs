@@ -11,7 +11,7 @@
 
 use super::optim::{LrSchedule, Optimizer};
 use super::train_step;
-use crate::data::batches::Batches;
+use crate::data::batches::{Batch, Batches};
 use crate::layers::Module;
 use autograd::Element;
 use autograd::runtime::parallel;
@@ -95,9 +95,27 @@ pub struct Schedule<'a> {
 pub fn train_epoch<T: Element>(
     model: &mut dyn Module<T>,
     optimizer: &mut dyn Optimizer<T>,
+    batches: Batches<'_, T>,
+    schedule: Option<Schedule<'_>>,
+    on_step: impl FnMut(&StepReport) + Send,
+) -> Result<EpochSummary, EpochError> {
+    let step = |model: &mut dyn Module<T>, optimizer: &mut dyn Optimizer<T>, batch: &Batch<T>| {
+        Ok((train_step(model, optimizer, batch)?.to_f64(), batch.labels.len()))
+    };
+    run_epoch(model, optimizer, batches, schedule, on_step, step)
+}
+
+/// The loop of [`train_epoch`] around any training step: `step` trains on one batch and
+/// returns the step's mean loss and the samples it counts (all processes' in data-parallel
+/// training, [`crate::distributed`]).
+pub(crate) fn run_epoch<T: Element>(
+    model: &mut dyn Module<T>,
+    optimizer: &mut dyn Optimizer<T>,
     mut batches: Batches<'_, T>,
     schedule: Option<Schedule<'_>>,
     mut on_step: impl FnMut(&StepReport) + Send,
+    step_fn: impl Fn(&mut dyn Module<T>, &mut dyn Optimizer<T>, &Batch<T>) -> Result<(f64, usize), EpochError>
+    + Sync,
 ) -> Result<EpochSummary, EpochError> {
     let start = Instant::now();
     parallel::busy(|| {
@@ -107,17 +125,17 @@ pub fn train_epoch<T: Element>(
             if let Some(s) = schedule {
                 optimizer.set_learning_rate(s.schedule.lr_at(s.first_step + step));
             }
-            let (loss, following) = parallel::join(
-                || train_step(&mut *model, &mut *optimizer, &batch),
+            let (done, following) = parallel::join(
+                || step_fn(&mut *model, &mut *optimizer, &batch),
                 || batches.next(),
             );
             next = following;
-            let loss = loss?.to_f64();
+            let (loss, counted) = done?;
             if !loss.is_finite() {
                 return Err(EpochError::Diverged { step, loss });
             }
-            loss_sum += loss * batch.labels.len() as f64;
-            samples += batch.labels.len();
+            loss_sum += loss * counted as f64;
+            samples += counted;
             on_step(&StepReport {
                 step,
                 loss,

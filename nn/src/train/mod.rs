@@ -8,6 +8,7 @@ pub mod optim;
 
 use crate::data::Dataset;
 use crate::data::batches::{Batch, Batches, Normalize};
+use crate::inference::EvalMode;
 use crate::layers::Module;
 use crate::ops::loss::{Reduction, softmax_cross_entropy};
 use crate::train::optim::Optimizer;
@@ -55,7 +56,8 @@ pub struct Evaluation {
     pub confusion: Vec<Vec<usize>>,
 }
 
-/// Runs `model` over `data` in evaluation mode on tapes that record nothing.
+/// Runs `model` over `data` in evaluation mode on tapes that record nothing; the model is
+/// back in the mode it was in afterwards.
 pub fn evaluate<T: Element>(
     model: &mut dyn Module<T>,
     data: &Dataset,
@@ -63,38 +65,88 @@ pub fn evaluate<T: Element>(
     normalize: Normalize,
     classes: usize,
 ) -> Result<Evaluation> {
-    parallel::install(|| evaluate_here(model, data, batch_size, normalize, classes))
+    evaluate_batches(model, Batches::<T>::new(data, batch_size, normalize), classes)
 }
 
-fn evaluate_here<T: Element>(
+/// [`evaluate`] over any source of batches (images of any shape, labels in `0..classes`):
+/// a [`Batches`] of a dataset, a `Vec` of batches, an iterator that reads them from files.
+///
+/// ```
+/// use autograd::Tensor;
+/// use nn::data::batches::Batch;
+/// use nn::layers::{Dense, Flatten, Sequential};
+/// use rand::SeedableRng;
+/// let mut rng = rand::rngs::StdRng::seed_from_u64(0);
+/// let mut model = Sequential::<f32>::new().add("flatten", Flatten).add("fc", Dense::new(12, 3, &mut rng));
+/// let batches = vec![Batch { images: Tensor::ones(&[2, 2, 2, 3]), labels: vec![0, 2] }];
+/// let e = nn::train::evaluate_batches(&mut model, batches, 3).unwrap();
+/// assert_eq!(e.confusion.iter().flatten().sum::<usize>(), 2);
+/// ```
+pub fn evaluate_batches<T: Element>(
     model: &mut dyn Module<T>,
-    data: &Dataset,
-    batch_size: usize,
-    normalize: Normalize,
+    batches: impl IntoIterator<Item = Batch<T>>,
     classes: usize,
 ) -> Result<Evaluation> {
-    model.set_training(false);
+    Ok(tally(model, batches, classes)?.evaluation())
+}
+
+/// The sums behind an [`Evaluation`] (one process's part of the data in data-parallel
+/// evaluation, [`crate::distributed::evaluate`], adds them up over the processes).
+pub(crate) struct Tally {
+    /// The summed softmax cross-entropy.
+    pub loss_sum: f64,
+    /// Images whose highest logit is their label.
+    pub correct: usize,
+    /// Images.
+    pub n: usize,
+    /// `confusion[label][predicted]`.
+    pub confusion: Vec<Vec<usize>>,
+}
+
+impl Tally {
+    /// The means.
+    pub fn evaluation(self) -> Evaluation {
+        let n = self.n.max(1) as f64;
+        Evaluation {
+            loss: self.loss_sum / n,
+            accuracy: self.correct as f64 / n,
+            confusion: self.confusion,
+        }
+    }
+}
+
+/// The sums of [`evaluate_batches`]; empty batches are skipped.
+pub(crate) fn tally<T: Element>(
+    model: &mut dyn Module<T>,
+    batches: impl IntoIterator<Item = Batch<T>>,
+    classes: usize,
+) -> Result<Tally> {
+    let eval = EvalMode::new(model);
     let mut confusion = vec![vec![0usize; classes]; classes];
     let mut total_loss = 0.0;
-    let mut correct = 0;
-    for batch in Batches::<T>::new(data, batch_size, normalize) {
-        let tape = Tape::no_grad();
-        let logits = model.forward(&tape.constant(batch.images.clone()))?;
-        let loss = softmax_cross_entropy(&logits, &batch.labels, Reduction::Sum)?;
-        total_loss += loss.value().item()?.to_f64();
-        let predicted = logits.value().argmax_axis(1)?;
+    let (mut correct, mut n) = (0, 0);
+    for batch in batches.into_iter().filter(|b| !b.labels.is_empty()) {
+        let logits = eval.forward(&batch.images)?;
+        let loss = parallel::install(|| {
+            let tape = Tape::no_grad();
+            softmax_cross_entropy(&tape.constant(logits.clone()), &batch.labels, Reduction::Sum)?
+                .value()
+                .item()
+        })?;
+        total_loss += loss.to_f64();
+        let predicted = logits.argmax_axis(1)?;
         for (&label, &p) in batch.labels.iter().zip(&predicted) {
             if label < classes && p < classes {
                 confusion[label][p] += 1;
             }
             correct += usize::from(label == p);
         }
+        n += batch.labels.len();
     }
-    model.set_training(true);
-    let n = data.len().max(1) as f64;
-    Ok(Evaluation {
-        loss: total_loss / n,
-        accuracy: correct as f64 / n,
+    Ok(Tally {
+        loss_sum: total_loss,
+        correct,
+        n,
         confusion,
     })
 }

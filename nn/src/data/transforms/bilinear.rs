@@ -5,12 +5,21 @@
 
 use super::{ImageShape, Pixel};
 
-/// `⌊v⌋` for finite `v` within `i32`'s range (outside it the point is far outside any image,
-/// which the caller's bounds checks handle), without a call into the math library: on x86-64
-/// without SSE4.1 `f32::floor` is one, and it was most of a transform's time.
+/// A source coordinate's magnitude is clamped to this (2^24, far outside any image): a huge
+/// elastic displacement (the fuzzer's `--elastic 3e30,1`) would otherwise overflow `⌊v⌋`.
+const FAR: f32 = 16_777_216.0;
+
+/// `⌊v⌋` and the fraction, without a call into the math library (on x86-64 without SSE4.1
+/// `f32::floor` is one, and it was most of a transform's time). `v` beyond ±2^24 (or NaN)
+/// is clamped first: such a point is far outside any image, which the caller's bounds checks
+/// handle (it reads the fill value).
 #[inline(always)]
 fn floor(v: f32) -> (i32, f32) {
-    let t = v as i32; // truncates toward zero, saturating
+    // `max`/`min` of f32 drop a NaN: a NaN point lands at -2^24, outside (`clamp` would
+    // keep the NaN).
+    #[allow(clippy::manual_clamp)]
+    let v = v.max(-FAR).min(FAR);
+    let t = v as i32; // truncates toward zero
     let t = if (t as f32) > v { t - 1 } else { t };
     (t, v - t as f32)
 }

@@ -71,6 +71,24 @@ pub struct ConvGeometry {
     pub cfg: Conv2dConfig,
 }
 
+/// `1 channel`, `3 channels`.
+fn channels(n: usize) -> String {
+    format!("{n} channel{}", if n == 1 { "" } else { "s" })
+}
+
+/// What a channel mismatch most likely means when the shapes come from PyTorch's layouts.
+fn layout_hint(x: &[usize], k: &[usize]) -> &'static str {
+    if k[1] == x[3] && k[1] != k[2] {
+        "; the kernel looks like PyTorch's [C_out, C_in, f_H, f_W]: tapegrad's is \
+         [C_out, f_H, f_W, C_in] (w.permute(&[0, 2, 3, 1]), or nn::torch_compat)"
+    } else if x[1] == k[3] {
+        "; the input looks NCHW ([N, C, H, W]): tapegrad is NHWC ([N, H, W, C]), \
+         x.permute(&[0, 2, 3, 1])"
+    } else {
+        ""
+    }
+}
+
 impl ConvGeometry {
     /// Checks an input shape `[N, H, W, C_in]` and a kernel shape `[C_out, KH, KW, C_in]`
     /// against a configuration, naming `op` in any error.
@@ -89,8 +107,10 @@ impl ConvGeometry {
                 x,
                 k,
                 format!(
-                    "channel mismatch: the input has {} channels, the kernel expects {}",
-                    x[3], k[3]
+                    "channel mismatch: the input has {}, the kernel expects {}{}",
+                    channels(x[3]),
+                    channels(k[3]),
+                    layout_hint(x, k)
                 ),
             ));
         }
@@ -103,6 +123,14 @@ impl ConvGeometry {
                     "stride {:?} and dilation {:?} must be positive",
                     c.stride, c.dilation
                 ),
+            ));
+        }
+        if x[1] == 0 || x[2] == 0 || x[3] == 0 {
+            return Err(Error::shapes(
+                op,
+                x,
+                k,
+                "H, W and C_in must be positive (N may be 0)",
             ));
         }
         if k[1] == 0 || k[2] == 0 || k[0] == 0 {

@@ -62,6 +62,9 @@ impl PoolGeometry {
         if x.len() != 4 {
             return Err(Error::invalid(op, x, "the input must be [N, H, W, C]"));
         }
+        if x[1] == 0 || x[2] == 0 || x[3] == 0 {
+            return Err(Error::invalid(op, x, "H, W and C must be positive (N may be 0)"));
+        }
         let (f, s, p) = (cfg.kernel, cfg.stride, cfg.padding);
         if f.0 == 0 || f.1 == 0 || s.0 == 0 || s.1 == 0 {
             return Err(Error::invalid(
