@@ -1,7 +1,8 @@
 //! `#[derive(Module)]`: the `nn::layers::Module` plumbing of a composite model written once.
 //!
 //! A model is a struct whose fields are its layers. The derive implements `Module` for it:
-//! `parameters`, `parameters_mut`, `set_training` and `is_training` forward to every field
+//! `parameters`, `parameters_mut`, `buffers`, `buffers_mut`, `set_training` and `is_training`
+//! forward to every field
 //! marked `#[module]` (a layer, a `Sequential`, another derived model) with the field's name as
 //! the prefix (`conv1.w`), and to every `#[param]` field (a `Param`) under its own name; the
 //! forward pass is the struct's own inherent method `forward` (or the one `#[module(forward =
@@ -129,6 +130,26 @@ fn expand(input: &DeriveInput) -> syn::Result<Tokens> {
                 #(
                     for (n, p) in #nn::layers::Module::<#element>::parameters_mut(&mut self.#modules) {
                         out.push((::std::format!("{}.{}", #module_names, n), p));
+                    }
+                )*
+                out
+            }
+
+            fn buffers(&self) -> ::std::vec::Vec<(::std::string::String, &#nn::autograd::Tensor<#element>)> {
+                let mut out = ::std::vec::Vec::new();
+                #(
+                    for (n, b) in #nn::layers::Module::<#element>::buffers(&self.#modules) {
+                        out.push((::std::format!("{}.{}", #module_names, n), b));
+                    }
+                )*
+                out
+            }
+
+            fn buffers_mut(&mut self) -> ::std::vec::Vec<(::std::string::String, &mut #nn::autograd::Tensor<#element>)> {
+                let mut out = ::std::vec::Vec::new();
+                #(
+                    for (n, b) in #nn::layers::Module::<#element>::buffers_mut(&mut self.#modules) {
+                        out.push((::std::format!("{}.{}", #module_names, n), b));
                     }
                 )*
                 out

@@ -162,3 +162,46 @@ fn a_derived_model_checkpoints_and_restores() {
         assert_eq!(pa.value().to_vec(), pb.value().to_vec(), "{na}");
     }
 }
+
+#[derive(Module)]
+struct WithNorm<T: Element> {
+    #[module]
+    fc: Dense<T>,
+    #[module]
+    bn: nn::layers::BatchNorm1d<T>,
+}
+
+impl<T: Element> WithNorm<T> {
+    fn forward<'t>(&self, x: &Var<'t, T>) -> Result<Var<'t, T>> {
+        let h = self.fc.forward_named("fc", x)?;
+        self.bn.forward_named("bn", &h)
+    }
+}
+
+#[test]
+fn buffers_of_children_are_forwarded_by_name() {
+    let mut m = WithNorm::<f64> {
+        fc: Dense::new(4, 3, &mut rand::rngs::StdRng::seed_from_u64(5)),
+        bn: nn::layers::BatchNorm1d::new(3),
+    };
+    let child: Vec<String> =
+        m.bn.buffers()
+            .into_iter()
+            .map(|(n, _)| format!("bn.{n}"))
+            .collect();
+    let ours: Vec<String> = m.buffers().into_iter().map(|(n, _)| n).collect();
+    assert!(!child.is_empty());
+    assert_eq!(ours, child);
+    // A training step moves the running mean, and the derived model shows it.
+    let tape = Tape::new();
+    let _ = m.forward(&tape.constant(x())).unwrap();
+    drop(tape);
+    let mean = m
+        .buffers_mut()
+        .into_iter()
+        .find(|(n, _)| n == "bn.running_mean")
+        .unwrap()
+        .1
+        .clone();
+    assert!(mean.as_slice().iter().any(|&v| v != 0.0), "{mean:?}");
+}

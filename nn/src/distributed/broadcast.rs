@@ -94,7 +94,9 @@ impl Context {
             .into_iter()
             .map(|(name, p)| (name, p.value_mut()))
             .collect();
-        self.broadcast_tensors("the model's parameters", params)
+        self.broadcast_tensors("the model's parameters", params)?;
+        // Module buffers (batch norm's running statistics) are state like the parameters.
+        self.broadcast_tensors("the model's buffers", model.buffers_mut())
     }
 
     /// Sets every process's optimizer state (step count, buffers, learning rate) to rank
