@@ -1,8 +1,8 @@
 //! Adam and AdamW.
 
-use super::optimizer::{Optimizer, OptimizerState, grad_of, over_param_chunks, t};
+use super::optimizer::{Optimizer, OptimizerState, check_buffer_kinds, grad_of, over_param_chunks, t};
 use autograd::runtime::simd;
-use autograd::{Element, Error, Gradients, Param, Result, Tensor};
+use autograd::{Element, Gradients, Param, Result, Tensor};
 
 /// Adam and AdamW, as `torch.optim.Adam` / `torch.optim.AdamW`. With `t` the step count,
 ///
@@ -150,17 +150,7 @@ impl<T: Element> Optimizer<T> for Adam<T> {
         self.state.clone()
     }
     fn load_state(&mut self, state: OptimizerState<T>) -> Result<()> {
-        if let Some(bad) = state
-            .buffers
-            .keys()
-            .find(|k| !k.starts_with("exp_avg.") && !k.starts_with("exp_avg_sq."))
-        {
-            return Err(Error::invalid(
-                self.name(),
-                &[],
-                format!("state buffer {bad:?} is not an Adam buffer"),
-            ));
-        }
+        check_buffer_kinds(self.name(), &state, &["exp_avg", "exp_avg_sq"])?;
         self.state = state;
         Ok(())
     }

@@ -1,8 +1,8 @@
 //! Stochastic gradient descent with momentum, Nesterov momentum and weight decay.
 
-use super::optimizer::{Optimizer, OptimizerState, grad_of, over_param_chunks, t};
+use super::optimizer::{Optimizer, OptimizerState, check_buffer_kinds, grad_of, over_param_chunks, t};
 use autograd::runtime::simd;
-use autograd::{Element, Error, Gradients, Param, Result, Tensor};
+use autograd::{Element, Gradients, Param, Result, Tensor};
 
 /// Stochastic gradient descent, as `torch.optim.SGD`:
 ///
@@ -123,13 +123,7 @@ impl<T: Element> Optimizer<T> for Sgd<T> {
         self.state.clone()
     }
     fn load_state(&mut self, state: OptimizerState<T>) -> Result<()> {
-        if let Some(bad) = state.buffers.keys().find(|k| !k.starts_with("momentum.")) {
-            return Err(Error::invalid(
-                "sgd",
-                &[],
-                format!("state buffer {bad:?} is not an SGD buffer"),
-            ));
-        }
+        check_buffer_kinds("sgd", &state, &["momentum"])?;
         self.state = state;
         Ok(())
     }
