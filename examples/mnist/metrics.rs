@@ -14,6 +14,14 @@ pub struct EpochMetrics {
     pub train_loss: f64,
     /// The fraction of the test set classified correctly.
     pub test_accuracy: f64,
+    /// The mean loss on the test set.
+    pub test_loss: f64,
+    /// `--validation-size`: the loss on the held-out images.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub validation_loss: Option<f64>,
+    /// `--validation-size`: the accuracy on the held-out images.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub validation_accuracy: Option<f64>,
     /// `--eval-rotate`: the same on the rotated test set.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rotated_test_accuracy: Option<f64>,
@@ -31,6 +39,8 @@ pub struct EpochMetrics {
 pub struct Metrics {
     /// The augmentation, as `Recipe::describe` writes it.
     pub augment: String,
+    /// The loss, as `Loss::describe` writes it.
+    pub loss: String,
     /// Every epoch run by this process, in order.
     pub epochs: Vec<EpochMetrics>,
 }

@@ -43,7 +43,8 @@ mod context;
 mod mpi_world;
 #[cfg(not(feature = "mpi"))]
 mod no_world;
+mod strategy;
 mod training;
 
 pub use context::{Context, DistributedError};
-pub use training::{evaluate, train_epoch};
+pub use training::{evaluate, evaluate_batches, train_epoch, train_epoch_with};

@@ -1,4 +1,4 @@
-//! One epoch of training: a [`train_step`] per batch, run so that the
+//! One epoch of training: a [`train_step`](super::train_step) per batch, run so that the
 //! machine is kept busy, which a hand-written loop would have to arrange itself:
 //!
 //! - the whole epoch runs on the kernels' thread pool with the other threads kept awake
@@ -9,8 +9,9 @@
 //! - the learning rate follows a schedule over the global step count, and a loss that is not
 //!   finite stops the epoch with an error naming the step.
 
+use super::loss::{CrossEntropy, Loss};
 use super::optim::{LrSchedule, Optimizer};
-use super::train_step;
+use super::train_step_with;
 use crate::data::batches::{Batch, Batches};
 use crate::layers::Module;
 use autograd::Element;
@@ -99,8 +100,30 @@ pub fn train_epoch<T: Element>(
     schedule: Option<Schedule<'_>>,
     on_step: impl FnMut(&StepReport) + Send,
 ) -> Result<EpochSummary, EpochError> {
+    train_epoch_with(
+        model,
+        optimizer,
+        batches,
+        schedule,
+        &CrossEntropy::default(),
+        on_step,
+    )
+}
+
+/// [`train_epoch`] with another [`Loss`] than softmax cross-entropy.
+pub fn train_epoch_with<T: Element>(
+    model: &mut dyn Module<T>,
+    optimizer: &mut dyn Optimizer<T>,
+    batches: Batches<'_, T>,
+    schedule: Option<Schedule<'_>>,
+    loss: &dyn Loss<T>,
+    on_step: impl FnMut(&StepReport) + Send,
+) -> Result<EpochSummary, EpochError> {
     let step = |model: &mut dyn Module<T>, optimizer: &mut dyn Optimizer<T>, batch: &Batch<T>| {
-        Ok((train_step(model, optimizer, batch)?.to_f64(), batch.labels.len()))
+        Ok((
+            train_step_with(model, optimizer, batch, loss)?.to_f64(),
+            batch.labels.len(),
+        ))
     };
     run_epoch(model, optimizer, batches, schedule, on_step, step)
 }
