@@ -211,7 +211,9 @@ fn run(o: Options, ctx: &Context) -> Result<(), Failure> {
     }
     if let Some(path) = &o.export_torch {
         let exported = match root {
-            true => torch_compat::export_sequential(&model, path, &[28, 28, 1]).map_err(|e| e.to_string()),
+            true => {
+                torch_compat::export_sequential(&mut model, path, &[28, 28, 1]).map_err(|e| e.to_string())
+            }
             false => Ok(()),
         };
         ctx.agree(exported).map_err(agreed)?;

@@ -78,8 +78,8 @@ fn probabilities_and_classes_match_a_softmax_and_an_argmax_by_hand() {
 
 #[test]
 fn lenet5_summary_follows_the_layer_formulas() {
-    let model = lenet5::<f32, _>(&mut rng(2));
-    let s = summary(&model, &[28, 28, 1]).unwrap();
+    let mut model = lenet5::<f32, _>(&mut rng(2));
+    let s = summary(&mut model, &[28, 28, 1]).unwrap();
     // Output sides: (28 + 2·2 − 5) + 1 = 28, 28/2 = 14, 14 − 5 + 1 = 10, 10/2 = 5.
     let shapes: Vec<Vec<usize>> = vec![
         vec![1, 28, 28, 6],
