@@ -142,8 +142,9 @@ fn run(o: Options) -> Result<(), Failure> {
         epochs: Vec::new(),
     };
     for epoch in start_epoch..o.epochs {
-        let mut batches =
-            Batches::<f32>::new(&train, o.batch_size, Normalize::MNIST).shuffled(o.seed, epoch as u64);
+        let mut batches = Batches::<f32>::new(&train, o.batch_size, Normalize::MNIST)
+            .map_err(|e| e.to_string())?
+            .shuffled(o.seed, epoch as u64);
         if !augment.is_empty() {
             batches = batches
                 .augmented(&augment, o.seed, epoch as u64)

@@ -208,6 +208,7 @@ fn run(o: Options, ctx: &Context) -> Result<(), Failure> {
         );
         bar.set_prefix(format!("{}/{}", epoch + 1, o.epochs));
         let mut batches = Batches::<f32>::new(&train, o.batch_size, Normalize::MNIST)
+            .map_err(|e| e.to_string())?
             .shuffled(o.seed, epoch as u64)
             .starting_at(skip)
             .stopping_after(steps);

@@ -187,18 +187,21 @@ fn images_become_the_batches_input() {
     // The same bytes through a Dataset's batches and through the helper: the same tensor.
     let data = nn::data::synthetic::generate(3, 5);
     let n = data.rows * data.cols;
-    let batch = Batches::<f32>::new(&data, 3, Normalize::MNIST).next().unwrap();
+    let batch = Batches::<f32>::new(&data, 3, Normalize::MNIST)
+        .unwrap()
+        .next()
+        .unwrap();
     let imgs: Vec<&[u8]> = (0..3).map(|i| &data.images[i * n..(i + 1) * n]).collect();
     let x = images_to_input::<f32>(&imgs, [data.rows, data.cols, 1], Normalize::MNIST).unwrap();
     assert_eq!(x.shape(), batch.images.shape());
     assert_eq!(x.to_vec(), batch.images.to_vec());
     // Colour: channels interleaved, each byte by the formula.
     let rgb = [0u8, 128, 255, 10, 20, 30];
-    let y = image_to_input::<f64>(&rgb, [1, 2, 3], Normalize { mean: 0.5, std: 0.25 }).unwrap();
+    let y = image_to_input::<f64>(&rgb, [1, 2, 3], Normalize::new(0.5, 0.25)).unwrap();
     assert_eq!(y.shape(), &[1, 1, 2, 3]);
     for (v, &b) in y.as_slice().iter().zip(&rgb) {
         assert!((v - (b as f64 / 255.0 - 0.5) / 0.25).abs() < 1e-15);
     }
     let err = images_to_input::<f32>(&[&rgb[..5]], [1, 2, 3], Normalize::UNIT).unwrap_err();
-    assert!(err.to_string().contains("image 0 has 5 bytes"), "{err}");
+    assert!(err.to_string().contains("image 0 has 5 values"), "{err}");
 }

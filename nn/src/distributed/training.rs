@@ -2,8 +2,8 @@
 //! and the gradients are summed over the processes before every optimizer step.
 
 use super::Context;
-use crate::data::Dataset;
 use crate::data::batches::{Batch, Batches, Normalize};
+use crate::data::{Dataset, Pixel};
 use crate::layers::Module;
 use crate::ops::loss::{Reduction, softmax_cross_entropy};
 use crate::train::epoch::{
@@ -26,11 +26,11 @@ use autograd::{Element, Error, Tape, Tensor};
 ///
 /// An error on some processes only (an op failing on one shard) is raised on all, with the
 /// message of the lowest-ranked one. With one process this is `train_epoch` itself.
-pub fn train_epoch<T: Element>(
+pub fn train_epoch<T: Element, P: Pixel>(
     ctx: &Context,
     model: &mut dyn Module<T>,
     optimizer: &mut dyn Optimizer<T>,
-    batches: Batches<'_, T>,
+    batches: Batches<'_, T, P>,
     schedule: Option<Schedule<'_>>,
     on_step: impl FnMut(&StepReport) + Send,
 ) -> Result<EpochSummary, EpochError> {
@@ -126,10 +126,10 @@ fn local_gradients<T: Element>(
 /// [`evaluate`](crate::train::evaluate) over all processes of `ctx`: each runs its shard of
 /// every batch of `data` and the sums (loss, confusion matrix) are added up, so every process
 /// gets the evaluation of the whole of `data`. With one process this is `evaluate` itself.
-pub fn evaluate<T: Element>(
+pub fn evaluate<T: Element, P: Pixel>(
     ctx: &Context,
     model: &mut dyn Module<T>,
-    data: &Dataset,
+    data: &Dataset<P>,
     batch_size: usize,
     normalize: Normalize,
     classes: usize,
@@ -137,7 +137,7 @@ pub fn evaluate<T: Element>(
     if ctx.size() == 1 {
         return evaluate_here(model, data, batch_size, normalize, classes);
     }
-    let batches = Batches::<T>::new(data, batch_size, normalize).sharded(ctx.rank(), ctx.size());
+    let batches = Batches::<T, P>::new(data, batch_size, normalize)?.sharded(ctx.rank(), ctx.size());
     let local = tally(model, batches, classes);
     let mine = ctx
         .agree(local)
