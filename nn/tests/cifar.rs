@@ -49,7 +49,11 @@ fn planes_become_interleaved_pixels() {
     for n in 0..3 {
         let image = data.image(n);
         for (r, c, k) in [(0, 0, 0), (0, 1, 2), (5, 17, 1), (31, 31, 2), (31, 0, 0)] {
-            assert_eq!(image[(r * 32 + c) * 3 + k], pixel(n, k, r * 32 + c), "{n} {r} {c} {k}");
+            assert_eq!(
+                image[(r * 32 + c) * 3 + k],
+                pixel(n, k, r * 32 + c),
+                "{n} {r} {c} {k}"
+            );
         }
         let all = (0..1024).all(|p| (0..3).all(|k| image[p * 3 + k] == pixel(n, k, p)));
         assert!(all, "image {n}");
@@ -80,7 +84,10 @@ fn the_training_files_are_read_in_order_from_the_archive_folder() {
     std::fs::remove_file(folder.join("data_batch_4.bin")).unwrap();
     let err = load_cifar10(&dir, Split::Train).unwrap_err();
     let msg = err.to_string();
-    assert!(matches!(&err, CifarError::NotFound { name, .. } if name == "data_batch_4.bin"), "{msg}");
+    assert!(
+        matches!(&err, CifarError::NotFound { name, .. } if name == "data_batch_4.bin"),
+        "{msg}"
+    );
     assert!(msg.contains("cifar-10-batches-bin/data_batch_4.bin"), "{msg}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
@@ -92,7 +99,10 @@ fn a_folder_without_the_files_names_both_places_looked_in() {
     let msg = err.to_string();
     assert!(msg.contains("no CIFAR-10 test file test_batch.bin"), "{msg}");
     let here = dir.join("test_batch.bin").display().to_string();
-    let sub = dir.join("cifar-10-batches-bin/test_batch.bin").display().to_string();
+    let sub = dir
+        .join("cifar-10-batches-bin/test_batch.bin")
+        .display()
+        .to_string();
     assert!(msg.contains(&format!("tried {here} and {sub}")), "{msg}");
     assert_eq!(err.path(), dir);
 
@@ -135,7 +145,10 @@ fn a_truncated_last_record_is_named_with_its_offset() {
             "{err}"
         );
         let msg = err.to_string();
-        assert!(msg.starts_with(&format!("{}: byte 6146: record 2 is truncated", path.display())), "{msg}");
+        assert!(
+            msg.starts_with(&format!("{}: byte 6146: record 2 is truncated", path.display())),
+            "{msg}"
+        );
         assert!(msg.contains("500 bytes into it"), "{msg}");
     }
     std::fs::remove_dir_all(&dir).unwrap();
@@ -146,10 +159,22 @@ fn a_label_out_of_range_is_named_with_its_record() {
     let bytes: Vec<u8> = [record(0, &[9]), record(1, &[10])].concat();
     let err = read_cifar10(&bytes[..], "bad.bin").unwrap_err();
     assert!(
-        matches!(err, CifarError::LabelOutOfRange { record: 1, offset: 3073, label: 10, classes: 10, .. }),
+        matches!(
+            err,
+            CifarError::LabelOutOfRange {
+                record: 1,
+                offset: 3073,
+                label: 10,
+                classes: 10,
+                ..
+            }
+        ),
         "{err}"
     );
-    assert_eq!(err.to_string(), "bad.bin: byte 3073 (record 1): label 10 is not a class 0..=9");
+    assert_eq!(
+        err.to_string(),
+        "bad.bin: byte 3073 (record 1): label 10 is not a class 0..=9"
+    );
 }
 
 #[test]
@@ -159,7 +184,10 @@ fn cifar100_keeps_the_chosen_label_and_checks_both() {
     write(&dir.join("cifar-100-binary/train.bin"), &bytes);
     let fine = load_cifar100(&dir, Split::Train, Cifar100Labels::Fine).unwrap();
     let coarse = load_cifar100(&dir, Split::Train, Cifar100Labels::Coarse).unwrap();
-    assert_eq!((fine.labels.clone(), coarse.labels.clone()), (vec![99, 42], vec![19, 0]));
+    assert_eq!(
+        (fine.labels.clone(), coarse.labels.clone()),
+        (vec![99, 42], vec![19, 0])
+    );
     assert_eq!(fine.images, coarse.images);
     assert_eq!(fine.image(1)[3 * 1023 + 2], pixel(1, 2, 1023));
 
@@ -167,14 +195,30 @@ fn cifar100_keeps_the_chosen_label_and_checks_both() {
     let bad = [record(0, &[3, 100])].concat();
     for labels in [Cifar100Labels::Coarse, Cifar100Labels::Fine] {
         let err = read_cifar100(&bad[..], "bad100.bin", labels).unwrap_err();
-        assert_eq!(err.to_string(), "bad100.bin: byte 1 (record 0): fine label 100 is not a class 0..=99");
+        assert_eq!(
+            err.to_string(),
+            "bad100.bin: byte 1 (record 0): fine label 100 is not a class 0..=99"
+        );
     }
     // A CIFAR-100 record read as CIFAR-10 does not fit its record size.
     let one = record(0, &[5, 99]);
     assert_eq!(one.len(), CIFAR100_RECORD);
     let err = read_cifar10(&one[..], "one100.bin").unwrap_err();
-    assert!(matches!(err, CifarError::Truncated { record: 1, found: 1, .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            CifarError::Truncated {
+                record: 1,
+                found: 1,
+                ..
+            }
+        ),
+        "{err}"
+    );
     let err = load_cifar100(&dir, Split::Test, Cifar100Labels::Fine).unwrap_err();
-    assert!(err.to_string().contains("no CIFAR-100 test file test.bin"), "{err}");
+    assert!(
+        err.to_string().contains("no CIFAR-100 test file test.bin"),
+        "{err}"
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -41,7 +41,9 @@ pub fn shard_range(len: usize, rank: usize, size: usize) -> std::ops::Range<usiz
 }
 
 /// The batches of one pass over a dataset, in a seeded order: images
-/// `[B, rows, cols, channels]`, each value through the normaliser.
+/// `[B, rows, cols, channels]`, each value through the normaliser. `T` is the tensors'
+/// element type, `P` the dataset's pixel type (`u8` unless named: `Batches::<f32, f32>` for
+/// a `Dataset<f32>`, or `Batches::new` with both inferred).
 ///
 /// ```
 /// use nn::data::{Dataset, batches::{Batches, Normalize}};
