@@ -38,21 +38,6 @@ pub fn hold_out(train: Dataset, n: usize) -> Result<(Dataset, Option<Dataset>), 
             train.len()
         ));
     }
-    let keep = train.len() - n;
-    let per = train.rows * train.cols;
-    let mut images = train.images;
-    let mut labels = train.labels;
-    let held = Dataset {
-        images: images.split_off(keep * per),
-        labels: labels.split_off(keep),
-        rows: train.rows,
-        cols: train.cols,
-    };
-    let kept = Dataset {
-        images,
-        labels,
-        rows: train.rows,
-        cols: train.cols,
-    };
+    let (kept, held) = train.split_at(train.len() - n).map_err(|e| e.to_string())?;
     Ok((kept, Some(held)))
 }

@@ -58,7 +58,9 @@ fn fit_takes_the_steps_of_the_hand_written_loop() {
     let mut by_hand = model(1);
     let mut sgd = Sgd::new(0.05).momentum(0.9);
     for epoch in 0..2 {
-        let batches = Batches::<f32>::new(&train, 32, Normalize::MNIST).shuffled(5, epoch);
+        let batches = Batches::<f32>::new(&train, 32, Normalize::MNIST)
+            .unwrap()
+            .shuffled(5, epoch);
         let schedule = Schedule {
             schedule: &cosine,
             first_step: epoch as usize * 7,
@@ -224,6 +226,7 @@ fn configurations_that_cannot_run_are_errors() {
         labels: vec![],
         rows: 28,
         cols: 28,
+        channels: 1,
     };
     let mut m = model(6);
     let mut sgd = Sgd::new(0.05);

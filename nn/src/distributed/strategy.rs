@@ -3,6 +3,7 @@
 
 use super::Context;
 use super::training::{evaluate_batches, train_epoch_with};
+use crate::data::Pixel;
 use crate::data::batches::Batches;
 use crate::layers::Module;
 use crate::train::Evaluation;
@@ -21,11 +22,11 @@ impl Strategy for Context {
         self.size()
     }
 
-    fn train_epoch<T: Element>(
+    fn train_epoch<T: Element, P: Pixel>(
         &self,
         model: &mut dyn Module<T>,
         optimizer: &mut dyn Optimizer<T>,
-        batches: Batches<'_, T>,
+        batches: Batches<'_, T, P>,
         schedule: Option<Schedule<'_>>,
         loss: &dyn Loss<T>,
         on_step: &mut (dyn FnMut(&StepReport) + Send),
@@ -33,10 +34,10 @@ impl Strategy for Context {
         train_epoch_with(self, model, optimizer, batches, schedule, loss, on_step)
     }
 
-    fn evaluate<T: Element>(
+    fn evaluate<T: Element, P: Pixel>(
         &self,
         model: &mut dyn Module<T>,
-        batches: Batches<'_, T>,
+        batches: Batches<'_, T, P>,
         classes: usize,
         loss: &dyn Loss<T>,
     ) -> autograd::Result<Evaluation> {

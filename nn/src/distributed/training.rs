@@ -2,8 +2,8 @@
 //! and the gradients are summed over the processes before every optimizer step.
 
 use super::Context;
-use crate::data::Dataset;
 use crate::data::batches::{Batch, Batches, Normalize};
+use crate::data::{Dataset, Pixel};
 use crate::layers::Module;
 use crate::ops::loss::Reduction;
 use crate::train::epoch::{
@@ -27,11 +27,11 @@ use autograd::{Element, Error, Tape, Tensor};
 ///
 /// An error on some processes only (an op failing on one shard) is raised on all, with the
 /// message of the lowest-ranked one. With one process this is `train_epoch` itself.
-pub fn train_epoch<T: Element>(
+pub fn train_epoch<T: Element, P: Pixel>(
     ctx: &Context,
     model: &mut dyn Module<T>,
     optimizer: &mut dyn Optimizer<T>,
-    batches: Batches<'_, T>,
+    batches: Batches<'_, T, P>,
     schedule: Option<Schedule<'_>>,
     on_step: impl FnMut(&StepReport) + Send,
 ) -> Result<EpochSummary, EpochError> {
@@ -48,11 +48,11 @@ pub fn train_epoch<T: Element>(
 
 /// [`train_epoch`] with another [`Loss`] than softmax cross-entropy (its sum over each
 /// shard is what the processes add up).
-pub fn train_epoch_with<T: Element>(
+pub fn train_epoch_with<T: Element, P: Pixel>(
     ctx: &Context,
     model: &mut dyn Module<T>,
     optimizer: &mut dyn Optimizer<T>,
-    batches: Batches<'_, T>,
+    batches: Batches<'_, T, P>,
     schedule: Option<Schedule<'_>>,
     loss: &dyn Loss<T>,
     on_step: impl FnMut(&StepReport) + Send,
@@ -151,10 +151,10 @@ fn local_gradients<T: Element>(
 /// [`evaluate`](crate::train::evaluate) over all processes of `ctx`: each runs its shard of
 /// every batch of `data` and the sums (loss, confusion matrix) are added up, so every process
 /// gets the evaluation of the whole of `data`. With one process this is `evaluate` itself.
-pub fn evaluate<T: Element>(
+pub fn evaluate<T: Element, P: Pixel>(
     ctx: &Context,
     model: &mut dyn Module<T>,
-    data: &Dataset,
+    data: &Dataset<P>,
     batch_size: usize,
     normalize: Normalize,
     classes: usize,
@@ -162,16 +162,16 @@ pub fn evaluate<T: Element>(
     if ctx.size() == 1 {
         return evaluate_here(model, data, batch_size, normalize, classes);
     }
-    let batches = Batches::<T>::new(data, batch_size, normalize);
+    let batches = Batches::<T, P>::new(data, batch_size, normalize)?;
     evaluate_batches(ctx, model, batches, classes, &CrossEntropy::default())
 }
 
 /// [`evaluate`] of any [`Batches`] (each process runs its shard of every batch) with `loss`
 /// as the evaluation's loss.
-pub fn evaluate_batches<T: Element>(
+pub fn evaluate_batches<T: Element, P: Pixel>(
     ctx: &Context,
     model: &mut dyn Module<T>,
-    batches: Batches<'_, T>,
+    batches: Batches<'_, T, P>,
     classes: usize,
     loss: &dyn Loss<T>,
 ) -> autograd::Result<Evaluation> {

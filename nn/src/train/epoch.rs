@@ -12,6 +12,7 @@
 use super::loss::{CrossEntropy, Loss};
 use super::optim::{LrSchedule, Optimizer};
 use super::train_step_with;
+use crate::data::Pixel;
 use crate::data::batches::{Batch, Batches};
 use crate::layers::Module;
 use autograd::Element;
@@ -88,15 +89,15 @@ pub struct Schedule<'a> {
 /// let data = synthetic::generate(64, 1);
 /// let mut model = lenet5::<f32, _>(&mut rand::rngs::StdRng::seed_from_u64(0));
 /// let mut sgd = Sgd::new(0.05).momentum(0.9);
-/// let batches = Batches::<f32>::new(&data, 16, Normalize::MNIST).shuffled(7, 0);
+/// let batches = Batches::<f32>::new(&data, 16, Normalize::MNIST).unwrap().shuffled(7, 0);
 /// let summary = train_epoch(&mut model, &mut sgd, batches, None, |_| {}).unwrap();
 /// assert_eq!((summary.steps, summary.samples), (4, 64));
 /// assert!(summary.mean_loss.is_finite());
 /// ```
-pub fn train_epoch<T: Element>(
+pub fn train_epoch<T: Element, P: Pixel>(
     model: &mut dyn Module<T>,
     optimizer: &mut dyn Optimizer<T>,
-    batches: Batches<'_, T>,
+    batches: Batches<'_, T, P>,
     schedule: Option<Schedule<'_>>,
     on_step: impl FnMut(&StepReport) + Send,
 ) -> Result<EpochSummary, EpochError> {
@@ -111,10 +112,10 @@ pub fn train_epoch<T: Element>(
 }
 
 /// [`train_epoch`] with another [`Loss`] than softmax cross-entropy.
-pub fn train_epoch_with<T: Element>(
+pub fn train_epoch_with<T: Element, P: Pixel>(
     model: &mut dyn Module<T>,
     optimizer: &mut dyn Optimizer<T>,
-    batches: Batches<'_, T>,
+    batches: Batches<'_, T, P>,
     schedule: Option<Schedule<'_>>,
     loss: &dyn Loss<T>,
     on_step: impl FnMut(&StepReport) + Send,
@@ -131,10 +132,10 @@ pub fn train_epoch_with<T: Element>(
 /// The loop of [`train_epoch`] around any training step: `step` trains on one batch and
 /// returns the step's mean loss and the samples it counts (all processes' in data-parallel
 /// training, [`crate::distributed`]).
-pub(crate) fn run_epoch<T: Element>(
+pub(crate) fn run_epoch<T: Element, P: Pixel>(
     model: &mut dyn Module<T>,
     optimizer: &mut dyn Optimizer<T>,
-    mut batches: Batches<'_, T>,
+    mut batches: Batches<'_, T, P>,
     schedule: Option<Schedule<'_>>,
     mut on_step: impl FnMut(&StepReport) + Send,
     step_fn: impl Fn(&mut dyn Module<T>, &mut dyn Optimizer<T>, &Batch<T>) -> Result<(f64, usize), EpochError>

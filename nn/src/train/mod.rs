@@ -17,8 +17,8 @@ pub use trainer::{
     Checkpoints, Control, EarlyStopping, EpochRecord, History, Monitor, StopReason, TrainError, Trainer,
 };
 
-use crate::data::Dataset;
 use crate::data::batches::{Batch, Batches, Normalize};
+use crate::data::{Dataset, Pixel};
 use crate::inference::EvalMode;
 use crate::layers::Module;
 use crate::ops::loss::Reduction;
@@ -80,16 +80,18 @@ pub struct Evaluation {
     pub confusion: Vec<Vec<usize>>,
 }
 
-/// Runs `model` over `data` in evaluation mode on tapes that record nothing; the model is
-/// back in the mode it was in afterwards.
-pub fn evaluate<T: Element>(
+/// Runs `model` over `data` (images of any shape and channel count, `u8` or `f32`) in
+/// evaluation mode on tapes that record nothing, each image normalised by `normalize` as
+/// [`Batches::new`] does (and failing as it does); the model is back in the mode it was in
+/// afterwards.
+pub fn evaluate<T: Element, P: Pixel>(
     model: &mut dyn Module<T>,
-    data: &Dataset,
+    data: &Dataset<P>,
     batch_size: usize,
     normalize: Normalize,
     classes: usize,
 ) -> Result<Evaluation> {
-    evaluate_batches(model, Batches::<T>::new(data, batch_size, normalize), classes)
+    evaluate_batches(model, Batches::<T, P>::new(data, batch_size, normalize)?, classes)
 }
 
 /// [`evaluate`] over any source of batches (images of any shape, labels in `0..classes`):

@@ -2,6 +2,7 @@
 //! [`Strategy`] trait, with [`SingleProcess`] (the default) here and data-parallel training
 //! over MPI in [`crate::distributed::Context`], which implements it.
 
+use crate::data::Pixel;
 use crate::data::batches::Batches;
 use crate::layers::Module;
 use crate::train::Evaluation;
@@ -29,21 +30,21 @@ pub trait Strategy: Sync {
 
     /// One epoch of training on `batches` (the whole batches; the strategy takes this
     /// process's part of each), `on_step` after every step.
-    fn train_epoch<T: Element>(
+    fn train_epoch<T: Element, P: Pixel>(
         &self,
         model: &mut dyn Module<T>,
         optimizer: &mut dyn Optimizer<T>,
-        batches: Batches<'_, T>,
+        batches: Batches<'_, T, P>,
         schedule: Option<Schedule<'_>>,
         loss: &dyn Loss<T>,
         on_step: &mut (dyn FnMut(&StepReport) + Send),
     ) -> Result<EpochSummary, EpochError>;
 
     /// The evaluation of `model` on the whole of `batches`, the same on every process.
-    fn evaluate<T: Element>(
+    fn evaluate<T: Element, P: Pixel>(
         &self,
         model: &mut dyn Module<T>,
-        batches: Batches<'_, T>,
+        batches: Batches<'_, T, P>,
         classes: usize,
         loss: &dyn Loss<T>,
     ) -> autograd::Result<Evaluation>;
@@ -71,11 +72,11 @@ pub trait Strategy: Sync {
 pub struct SingleProcess;
 
 impl Strategy for SingleProcess {
-    fn train_epoch<T: Element>(
+    fn train_epoch<T: Element, P: Pixel>(
         &self,
         model: &mut dyn Module<T>,
         optimizer: &mut dyn Optimizer<T>,
-        batches: Batches<'_, T>,
+        batches: Batches<'_, T, P>,
         schedule: Option<Schedule<'_>>,
         loss: &dyn Loss<T>,
         on_step: &mut (dyn FnMut(&StepReport) + Send),
@@ -83,10 +84,10 @@ impl Strategy for SingleProcess {
         train_epoch_with(model, optimizer, batches, schedule, loss, on_step)
     }
 
-    fn evaluate<T: Element>(
+    fn evaluate<T: Element, P: Pixel>(
         &self,
         model: &mut dyn Module<T>,
-        batches: Batches<'_, T>,
+        batches: Batches<'_, T, P>,
         classes: usize,
         loss: &dyn Loss<T>,
     ) -> autograd::Result<Evaluation> {

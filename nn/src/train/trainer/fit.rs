@@ -8,8 +8,8 @@
 use super::policy::Watch;
 use super::progress::{EpochBar, epoch_line};
 use super::{Control, EpochRecord, History, StopReason, TrainError, Trainer};
-use crate::data::Dataset;
 use crate::data::batches::Batches;
+use crate::data::{Dataset, Pixel};
 use crate::layers::Module;
 use crate::train::checkpoint;
 use crate::train::epoch::{EpochError, EpochSummary, Schedule};
@@ -17,7 +17,7 @@ use crate::train::strategy::Strategy;
 use autograd::Element;
 use std::path::Path;
 
-impl<T: Element, S: Strategy> Trainer<'_, T, S> {
+impl<T: Element, S: Strategy, P: Pixel> Trainer<'_, T, S, P> {
     /// Trains `model` on `train`, evaluating it on `validation` (if given) after every
     /// epoch; returns what each epoch did. See [`Trainer`] for what it does in between.
     ///
@@ -28,8 +28,8 @@ impl<T: Element, S: Strategy> Trainer<'_, T, S> {
     pub fn fit(
         &mut self,
         model: &mut dyn Module<T>,
-        train: &Dataset,
-        validation: Option<&Dataset>,
+        train: &Dataset<P>,
+        validation: Option<&Dataset<P>>,
     ) -> Result<History, TrainError> {
         self.check(train, validation)?;
         let spe = self.steps_per_epoch(train.len());
@@ -65,7 +65,7 @@ impl<T: Element, S: Strategy> Trainer<'_, T, S> {
             history.steps = end;
             let validation = match validation {
                 Some(v) => {
-                    let batches = Batches::<T>::new(v, self.eval_batch_size, self.normalize);
+                    let batches = Batches::<T, P>::new(v, self.eval_batch_size, self.normalize.clone())?;
                     Some(
                         self.strategy
                             .evaluate(model, batches, self.classes, self.loss.as_ref())?,
@@ -120,7 +120,7 @@ impl<T: Element, S: Strategy> Trainer<'_, T, S> {
         Ok(history)
     }
 
-    fn check(&self, train: &Dataset, validation: Option<&Dataset>) -> Result<(), TrainError> {
+    fn check(&self, train: &Dataset<P>, validation: Option<&Dataset<P>>) -> Result<(), TrainError> {
         let fail = |why: &str| Err(TrainError::Config(why.to_string()));
         if self.batch_size == 0 || self.eval_batch_size == 0 {
             return fail("the batch size must be at least 1");
@@ -145,7 +145,7 @@ impl<T: Element, S: Strategy> Trainer<'_, T, S> {
     fn train_epoch(
         &mut self,
         model: &mut dyn Module<T>,
-        train: &Dataset,
+        train: &Dataset<P>,
         epoch: usize,
         spe: usize,
         first: usize,
@@ -167,7 +167,7 @@ impl<T: Element, S: Strategy> Trainer<'_, T, S> {
                 Some(n) => ((at / n + 1) * n).min(end),
                 None => end,
             };
-            let mut batches = Batches::<T>::new(train, self.batch_size, self.normalize)
+            let mut batches = Batches::<T, P>::new(train, self.batch_size, self.normalize.clone())?
                 .shuffled(self.seed, epoch as u64)
                 .starting_at(at - epoch * spe)
                 .stopping_after(stop - at);

@@ -11,6 +11,7 @@ use super::epoch::{EpochError, EpochSummary};
 use super::loss::{CrossEntropy, Loss};
 use super::optim::{LrSchedule, Optimizer};
 use super::strategy::{SingleProcess, Strategy};
+use crate::data::Pixel;
 use crate::data::batches::Normalize;
 use crate::data::transforms::Compose;
 use crate::layers::Module;
@@ -118,7 +119,9 @@ pub enum Control {
 type EpochCallback<'a, T> = dyn FnMut(&mut dyn Module<T>, &EpochRecord) -> Result<Control, Box<dyn std::error::Error + Send + Sync>>
     + 'a;
 
-/// The training loop of a classifier, configured with builder methods and run by
+/// The training loop of a classifier on a [`Dataset<P>`](crate::data::Dataset) of any image
+/// shape, channel count and pixel type `P` (inferred from [`fit`](Trainer::fit)'s data),
+/// configured with builder methods and run by
 /// [`fit`](Trainer::fit): epochs of seeded shuffled batches (optionally augmented), the
 /// learning rate from a schedule over the global step count, a chosen [`Loss`], evaluation on
 /// validation data after every epoch, checkpoints after every epoch and every N steps,
@@ -151,7 +154,7 @@ type EpochCallback<'a, T> = dyn FnMut(&mut dyn Module<T>, &EpochRecord) -> Resul
 /// assert_eq!(history.steps, history.epochs.len() * 8);
 /// assert!(history.epochs[0].validation.as_ref().unwrap().accuracy > 0.0);
 /// ```
-pub struct Trainer<'a, T: Element, S: Strategy = SingleProcess> {
+pub struct Trainer<'a, T: Element, S: Strategy = SingleProcess, P: Pixel = u8> {
     optimizer: &'a mut dyn Optimizer<T>,
     strategy: &'a S,
     epochs: usize,
@@ -163,7 +166,7 @@ pub struct Trainer<'a, T: Element, S: Strategy = SingleProcess> {
     normalize: Normalize,
     loss: Box<dyn Loss<T> + 'a>,
     schedule: Option<Box<dyn LrSchedule + 'a>>,
-    augment: Option<&'a Compose<u8>>,
+    augment: Option<&'a Compose<P>>,
     checkpoints: Option<Checkpoints>,
     resume: Option<PathBuf>,
     metadata: Vec<(String, String, bool)>,
@@ -174,7 +177,7 @@ pub struct Trainer<'a, T: Element, S: Strategy = SingleProcess> {
     on_epoch: Option<Box<EpochCallback<'a, T>>>,
 }
 
-impl<'a, T: Element> Trainer<'a, T> {
+impl<'a, T: Element, P: Pixel> Trainer<'a, T, SingleProcess, P> {
     /// A trainer that steps `optimizer`: 1 epoch of batches of 64, seed 0, 10 classes,
     /// MNIST's normalisation, softmax cross-entropy, the optimizer's own learning rate,
     /// no augmentation, no checkpoints, a progress bar and a line per epoch.
@@ -204,10 +207,10 @@ impl<'a, T: Element> Trainer<'a, T> {
     }
 }
 
-impl<'a, T: Element, S: Strategy> Trainer<'a, T, S> {
+impl<'a, T: Element, S: Strategy, P: Pixel> Trainer<'a, T, S, P> {
     /// Runs on another [`Strategy`]: `&ctx` for data-parallel training over MPI
     /// (`--batch-size` then means the global batch, which every process shards).
-    pub fn strategy<S2: Strategy>(self, strategy: &'a S2) -> Trainer<'a, T, S2> {
+    pub fn strategy<S2: Strategy>(self, strategy: &'a S2) -> Trainer<'a, T, S2, P> {
         Trainer {
             optimizer: self.optimizer,
             strategy,
@@ -297,7 +300,7 @@ impl<'a, T: Element, S: Strategy> Trainer<'a, T, S> {
     /// Augments every training image on the fly (see
     /// [`Batches::augmented`](crate::data::batches::Batches::augmented)); an empty
     /// composition is no augmentation.
-    pub fn augment(mut self, transforms: &'a Compose<u8>) -> Self {
+    pub fn augment(mut self, transforms: &'a Compose<P>) -> Self {
         self.augment = (!transforms.is_empty()).then_some(transforms);
         self
     }
