@@ -23,7 +23,7 @@ use cli::{Failure, Options};
 use data::{hold_out, load_data};
 use metrics::{EpochMetrics, Metrics};
 use rand::SeedableRng;
-use setup::{configure, loss_name, make_optimizer, make_schedule};
+use setup::{Run, configure, loss_name, make_optimizer, make_schedule};
 use tapegrad::autograd::runtime::parallel;
 use tapegrad::nn::data::batches::Normalize;
 use tapegrad::nn::layers::{Module, Sequential};
@@ -79,19 +79,9 @@ fn run(o: Options) -> Result<(), Failure> {
             (None, Some(e)) => e.clone(),
             _ => evaluate(model, &test, 500, Normalize::MNIST, 10)?,
         };
-        let held_out = validation.as_ref().and(r.validation.as_ref());
-        history.epochs.push(EpochMetrics {
-            epoch: r.epoch,
-            train_loss: r.train.mean_loss,
-            test_accuracy: test_eval.accuracy,
-            test_loss: test_eval.loss,
-            validation_loss: held_out.map(|e| e.loss),
-            validation_accuracy: held_out.map(|e| e.accuracy),
-            rotated_test_accuracy: None,
-            extra_test_accuracy: None,
-            seconds: r.train.seconds,
-            samples_per_sec: r.train.samples as f64 / r.train.seconds,
-        });
+        history
+            .epochs
+            .push(EpochMetrics::of(r, &test_eval, validation.is_some()));
         if validation.is_some() {
             println!("           test accuracy {:.2}%", 100.0 * test_eval.accuracy);
         }
@@ -100,20 +90,17 @@ fn run(o: Options) -> Result<(), Failure> {
         }
         Ok(Control::Continue)
     };
+    let run = Run {
+        schedule,
+        augment: &augment,
+        recipe: recipe.describe(),
+        source: source.clone(),
+        held_out: validation.is_some(),
+    };
     let trainer = Trainer::new(optimizer.as_mut())
-        .normalize(Normalize::MNIST)
-        .schedule_boxed(schedule)
-        .augment(&augment)
         .resume_requires("model", "resnet")
-        .resume_requires("augment", recipe.describe())
-        .metadata("data", source.clone())
-        .validation_name(if validation.is_some() {
-            "validation"
-        } else {
-            "test"
-        })
         .on_epoch(on_epoch);
-    configure(trainer, &o)
+    configure(trainer, &o, run)
         .fit(&mut model, &train, Some(validation.as_ref().unwrap_or(&test)))
         .map_err(|e| e.to_string())?;
     Ok(())

@@ -29,7 +29,7 @@ mod setup;
 use cli::{Failure, Options};
 use data::{hold_out, load_data};
 use metrics::{EpochMetrics, Metrics};
-use setup::{configure, loss_name, make_optimizer, make_schedule};
+use setup::{Run, configure, loss_name, make_optimizer, make_schedule};
 
 /// Seeds the angles of `--eval-rotate`: one fixed rotated test set for every run, whatever
 /// its `--seed`, so that runs can be compared.
@@ -128,18 +128,10 @@ fn run(o: Options, ctx: &Context) -> Result<(), Failure> {
                 };
                 let (rotated_test_accuracy, extra_test_accuracy) =
                     (score(rotated.as_ref())?, score(extra.as_ref())?);
-                let held_out = validation.as_ref().and(r.validation.as_ref());
                 let m = EpochMetrics {
-                    epoch: r.epoch,
-                    train_loss: r.train.mean_loss,
-                    test_accuracy: test_eval.accuracy,
-                    test_loss: test_eval.loss,
-                    validation_loss: held_out.map(|e| e.loss),
-                    validation_accuracy: held_out.map(|e| e.accuracy),
                     rotated_test_accuracy,
                     extra_test_accuracy,
-                    seconds: r.train.seconds,
-                    samples_per_sec: r.train.samples as f64 / r.train.seconds,
+                    ..EpochMetrics::of(r, &test_eval, validation.is_some())
                 };
                 let mut also = Vec::new();
                 if validation.is_some() {
@@ -163,20 +155,15 @@ fn run(o: Options, ctx: &Context) -> Result<(), Failure> {
                 last_test = Some(test_eval);
                 Ok(Control::Continue)
             };
-        let trainer = Trainer::new(optimizer.as_mut())
-            .strategy(ctx)
-            .normalize(Normalize::MNIST)
-            .schedule_boxed(schedule)
-            .augment(&augment)
-            .resume_requires("augment", recipe.describe())
-            .metadata("data", source.clone())
-            .validation_name(if validation.is_some() {
-                "validation"
-            } else {
-                "test"
-            })
-            .on_epoch(on_epoch);
-        configure(trainer, &o).fit(&mut model, &train, Some(validation.as_ref().unwrap_or(&test)))
+        let run = Run {
+            schedule,
+            augment: &augment,
+            recipe: recipe.describe(),
+            source: source.clone(),
+            held_out: validation.is_some(),
+        };
+        let trainer = Trainer::new(optimizer.as_mut()).strategy(ctx).on_epoch(on_epoch);
+        configure(trainer, &o, run).fit(&mut model, &train, Some(validation.as_ref().unwrap_or(&test)))
     };
     fitted.map_err(|e| match e {
         TrainError::Epoch {

@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 use std::path::Path;
-use tapegrad::nn::train::checkpoint;
+use tapegrad::nn::train::{EpochRecord, Evaluation, checkpoint};
 
 /// One epoch's figures.
 #[derive(Serialize, Debug, Clone)]
@@ -32,6 +32,26 @@ pub struct EpochMetrics {
     pub seconds: f64,
     /// Training samples per second.
     pub samples_per_sec: f64,
+}
+
+impl EpochMetrics {
+    /// An epoch's figures from the Trainer's record, the test set's evaluation, and whether
+    /// the record's validation data is a held-out part of the training set (`--validation-size`).
+    pub fn of(r: &EpochRecord, test: &Evaluation, held_out: bool) -> Self {
+        let held_out = r.validation.as_ref().filter(|_| held_out);
+        EpochMetrics {
+            epoch: r.epoch,
+            train_loss: r.train.mean_loss,
+            test_accuracy: test.accuracy,
+            test_loss: test.loss,
+            validation_loss: held_out.map(|e| e.loss),
+            validation_accuracy: held_out.map(|e| e.accuracy),
+            rotated_test_accuracy: None,
+            extra_test_accuracy: None,
+            seconds: r.train.seconds,
+            samples_per_sec: r.train.samples as f64 / r.train.seconds,
+        }
+    }
 }
 
 /// The whole file.

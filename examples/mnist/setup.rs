@@ -3,6 +3,8 @@
 //! step limit and early stopping.
 
 use crate::cli::{LossName, OptimizerName, Options, ScheduleName};
+use tapegrad::nn::data::batches::Normalize;
+use tapegrad::nn::data::transforms::Compose;
 use tapegrad::nn::train::loss::{CrossEntropy, Loss, OneHotMse};
 use tapegrad::nn::train::optim::{
     Adadelta, Adam, ConstantLr, CosineLr, LrSchedule, Optimizer, RmsProp, Sgd, StepLr, Warmup,
@@ -67,11 +69,35 @@ pub fn loss_name(o: &Options) -> String {
     }
 }
 
-/// The options that configure the `Trainer` beyond its data: epochs, batch size, seed,
-/// `--loss`, `--save` (with `--checkpoint-every`, `--save-best`), `--resume`, `--steps`,
-/// `--early-stopping` (on the validation loss, with `--min-delta`).
-pub fn configure<'a, S: Strategy>(t: Trainer<'a, f32, S>, o: &Options) -> Trainer<'a, f32, S> {
-    let mut t = t.epochs(o.epochs).batch_size(o.batch_size).seed(o.seed);
+/// What a training example decided before configuring its `Trainer`.
+pub struct Run<'a> {
+    /// The learning-rate schedule.
+    pub schedule: Box<dyn LrSchedule + 'a>,
+    /// The augmentation (an empty composition for none).
+    pub augment: &'a Compose<u8>,
+    /// The augmentation recipe as `Recipe::describe` writes it (a resumed run must match).
+    pub recipe: String,
+    /// Where the data came from (saved in checkpoints).
+    pub source: String,
+    /// Whether the validation data is held out of the training set (else it is the test set).
+    pub held_out: bool,
+}
+
+/// The `Trainer` configured from the options: MNIST's normalisation, `run`'s schedule and
+/// augmentation, epochs, batch size, seed, `--loss`, `--save` (with `--checkpoint-every`,
+/// `--save-best`), `--resume`, `--steps`, `--early-stopping` (on the validation loss, with
+/// `--min-delta`).
+pub fn configure<'a, S: Strategy>(t: Trainer<'a, f32, S>, o: &Options, run: Run<'a>) -> Trainer<'a, f32, S> {
+    let mut t = t
+        .normalize(Normalize::MNIST)
+        .schedule_boxed(run.schedule)
+        .augment(run.augment)
+        .resume_requires("augment", run.recipe)
+        .metadata("data", run.source)
+        .validation_name(if run.held_out { "validation" } else { "test" })
+        .epochs(o.epochs)
+        .batch_size(o.batch_size)
+        .seed(o.seed);
     t = match o.loss {
         LossName::Mse => t.loss(OneHotMse),
         LossName::CrossEntropy => t.loss(CrossEntropy::smoothed(o.label_smoothing)),
