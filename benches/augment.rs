@@ -4,8 +4,11 @@
 //!
 //! ```text
 //! MNIST_DIR=path/to/mnist cargo bench --bench augment -- [--rounds 5] [--threads 2]
-//!     [--augment standard] [--elastic A,S,P]
+//!     [--augment standard] [--elastic A,S,P] [--transforms-only]
 //! ```
+//!
+//! `--transforms-only` stops after timing the transforms (run it under `TAPEGRAD_SIMD=baseline`
+//! and without, to compare the scalar and the vector bilinear sampler).
 //!
 //! Prints each epoch's seconds, the median of each kind and their ratio.
 
@@ -81,6 +84,9 @@ fn main() -> Result<(), String> {
         );
     }
 
+    if args.iter().any(|a| a == "--transforms-only") {
+        return Ok(());
+    }
     let mut model = lenet5::<f32, _>(&mut rand::rngs::StdRng::seed_from_u64(1));
     let mut sgd = Sgd::new(0.01).momentum(0.9).nesterov(true);
     let (mut plain, mut augmented) = (Vec::new(), Vec::new());

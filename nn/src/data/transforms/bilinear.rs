@@ -82,6 +82,76 @@ pub(super) fn sample_row<P: Pixel>(
         }
         return;
     }
+    // One-channel bytes on an AVX2 machine: groups of 8 interior points in vector code.
+    #[cfg(target_arch = "x86_64")]
+    if std::any::TypeId::of::<P>() == std::any::TypeId::of::<u8>()
+        && autograd::runtime::simd::level() >= autograd::runtime::simd::Level::Avx2
+        && shape.h >= 2
+        && shape.w >= 2
+    {
+        // SAFETY: `P` is `u8` (the same type id), so `src` is a byte slice of its length.
+        let bytes = unsafe { std::slice::from_raw_parts(src.as_ptr().cast::<u8>(), src.len()) };
+        let n = out.len().min(xs.len()).min(ys.len());
+        let mut k = 0;
+        while k < n {
+            // The last group overlaps the one before when the row is not a multiple of 8
+            // (a point's value does not depend on its group).
+            let start = if k + 8 <= n || n < 8 { k } else { n - 8 };
+            let end = (start + 8).min(n);
+            if end - start < 8 {
+                sample_row_scalar(
+                    src,
+                    shape,
+                    fill,
+                    &xs[start..end],
+                    &ys[start..end],
+                    &mut out[start..end],
+                );
+                break;
+            }
+            // SAFETY: the CPU has AVX2 (checked above); `bytes` holds one image of `shape`,
+            // and 8 points follow `start`.
+            let (values, interior) =
+                unsafe { grey_group_avx2(bytes, shape, &xs[start..end], &ys[start..end]) };
+            let group = &mut out[start..end];
+            if interior == 0xff {
+                // SAFETY: `P` is `u8` (the same type id): the group is 8 bytes.
+                let bytes = unsafe { std::slice::from_raw_parts_mut(group.as_mut_ptr().cast::<u8>(), 8) };
+                bytes.copy_from_slice(&values);
+                k = end;
+                continue;
+            }
+            for (j, &v) in values.iter().enumerate() {
+                let o = &mut group[j];
+                if interior & (1 << j) != 0 {
+                    // `u8::from_f32` of a byte is the byte.
+                    *o = P::from_f32(v as f32);
+                } else {
+                    sample(
+                        src,
+                        shape,
+                        fill,
+                        (xs[start + j], ys[start + j]),
+                        std::slice::from_mut(o),
+                    );
+                }
+            }
+            k = end;
+        }
+        return;
+    }
+    sample_row_scalar(src, shape, fill, xs, ys, out);
+}
+
+/// [`sample_row`]'s scalar loop for one channel.
+fn sample_row_scalar<P: Pixel>(
+    src: &[P],
+    shape: ImageShape,
+    fill: f32,
+    xs: &[f32],
+    ys: &[f32],
+    out: &mut [P],
+) {
     let w = shape.w;
     let (hi_x, hi_y) = (w as f32 - 1.0, shape.h as f32 - 1.0);
     for ((o, &px), &py) in out.iter_mut().zip(xs).zip(ys) {
@@ -98,4 +168,81 @@ pub(super) fn sample_row<P: Pixel>(
             sample(src, shape, fill, (px, py), std::slice::from_mut(o));
         }
     }
+}
+
+/// 8 points of a row of one-channel bytes (`xs`, `ys` of length 8) as
+/// [`sample_row_scalar`] computes them (the same `f32` operations in the same order, no fused
+/// multiply-add, so the same bytes), and the mask of the interior ones (bit `j` for point
+/// `j`): the values of the others are meaningless (their reads are moved to byte 0) and the
+/// caller samples them itself.
+///
+/// The four neighbours of an interior point `i = y0·w + x0` are read as two 4-byte gathers:
+/// at `i` (bytes 0 and 1: `v₀₀`, `v₁₀`) and at `i + w − 2` (bytes 2 and 3: `v₀₁`, `v₁₁`), so
+/// that neither read passes the image's last byte (`x0 ≤ w − 2`, `y0 ≤ h − 2`).
+///
+/// # Safety
+/// The CPU must support AVX2; `src` must hold one image of `shape` (`shape.c == 1`,
+/// `h, w ≥ 2`); `xs` and `ys` must hold 8 values.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn grey_group_avx2(src: &[u8], shape: ImageShape, xs: &[f32], ys: &[f32]) -> ([u8; 8], u8) {
+    use std::arch::x86_64::*;
+    debug_assert!(src.len() >= shape.w * shape.h && shape.c == 1 && xs.len() >= 8 && ys.len() >= 8);
+    let w = shape.w as i32;
+    // SAFETY: xs and ys hold 8 values (the caller's contract).
+    let (px, py) = unsafe { (_mm256_loadu_ps(xs.as_ptr()), _mm256_loadu_ps(ys.as_ptr())) };
+    let zero = _mm256_setzero_ps();
+    let (hi_x, hi_y) = (
+        _mm256_set1_ps(shape.w as f32 - 1.0),
+        _mm256_set1_ps(shape.h as f32 - 1.0),
+    );
+    let inside = _mm256_and_ps(
+        _mm256_and_ps(
+            _mm256_cmp_ps::<_CMP_GE_OQ>(px, zero),
+            _mm256_cmp_ps::<_CMP_GE_OQ>(py, zero),
+        ),
+        _mm256_and_ps(
+            _mm256_cmp_ps::<_CMP_LT_OQ>(px, hi_x),
+            _mm256_cmp_ps::<_CMP_LT_OQ>(py, hi_y),
+        ),
+    );
+    let interior = _mm256_movemask_ps(inside) as u8;
+    if interior == 0 {
+        return ([0; 8], 0);
+    }
+    // Outside points read at 0 (their lanes are ignored); truncation is the floor of the
+    // interior's non-negative values, as the scalar `as usize`.
+    let (px, py) = (_mm256_and_ps(px, inside), _mm256_and_ps(py, inside));
+    let (x0, y0) = (_mm256_cvttps_epi32(px), _mm256_cvttps_epi32(py));
+    let fx = _mm256_sub_ps(px, _mm256_cvtepi32_ps(x0));
+    let fy = _mm256_sub_ps(py, _mm256_cvtepi32_ps(y0));
+    let i = _mm256_add_epi32(_mm256_mullo_epi32(y0, _mm256_set1_epi32(w)), x0);
+    // SAFETY: interior points (and the others, moved to 0): the first read spans
+    // i ..= i + 3 <= (h − 2)·w + w + 1 < h·w, the second i + w − 2 ..= i + w + 1 <= h·w − 1,
+    // and i + w − 2 >= 0 (w ≥ 2).
+    let (top, bottom) = unsafe {
+        (
+            _mm256_i32gather_epi32::<1>(src.as_ptr().cast::<i32>(), i),
+            _mm256_i32gather_epi32::<1>(
+                src.as_ptr().cast::<i32>(),
+                _mm256_add_epi32(i, _mm256_set1_epi32(w - 2)),
+            ),
+        )
+    };
+    let byte = _mm256_set1_epi32(0xff);
+    let v00 = _mm256_cvtepi32_ps(_mm256_and_si256(top, byte));
+    let v10 = _mm256_cvtepi32_ps(_mm256_and_si256(_mm256_srli_epi32::<8>(top), byte));
+    let v01 = _mm256_cvtepi32_ps(_mm256_and_si256(_mm256_srli_epi32::<16>(bottom), byte));
+    let v11 = _mm256_cvtepi32_ps(_mm256_srli_epi32::<24>(bottom));
+    let one = _mm256_set1_ps(1.0);
+    let gx = _mm256_sub_ps(one, fx);
+    let t = _mm256_add_ps(_mm256_mul_ps(v00, gx), _mm256_mul_ps(v10, fx));
+    let b = _mm256_add_ps(_mm256_mul_ps(v01, gx), _mm256_mul_ps(v11, fx));
+    let v = _mm256_add_ps(_mm256_mul_ps(t, _mm256_sub_ps(one, fy)), _mm256_mul_ps(b, fy));
+    // `u8::from_f32`: `(v + 0.5) as u8`, a mix of bytes being in 0..=255.
+    let rounded = _mm256_cvttps_epi32(_mm256_add_ps(v, _mm256_set1_ps(0.5)));
+    let mut lanes = [0i32; 8];
+    // SAFETY: 8 lanes into an array of 8.
+    unsafe { _mm256_storeu_si256(lanes.as_mut_ptr().cast(), rounded) };
+    (lanes.map(|l| l as u8), interior)
 }
