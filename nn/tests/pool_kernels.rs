@@ -131,6 +131,26 @@ fn geometry() -> impl Strategy<Value = ([usize; 4], Pool2dConfig, u64)> {
         )
 }
 
+/// A case whose windows tile the input exactly (`f = s`, no padding, `f` dividing `H` and
+/// `W`), which max pooling's backward pass takes a kernel of its own for.
+fn tiled() -> impl Strategy<Value = ([usize; 4], Pool2dConfig, u64)> {
+    let c = prop::sample::select(vec![1usize, 3, 6, 7, 8, 9, 16, 17, 24, 33, 64]);
+    (
+        (1..=3usize, 1..=5usize, 1..=5usize),
+        c,
+        (1..=3usize, 1..=3usize),
+        any::<u64>(),
+    )
+        .prop_map(|((n, oh, ow), c, kernel, seed)| {
+            let cfg = Pool2dConfig {
+                kernel,
+                stride: kernel,
+                padding: (0, 0),
+            };
+            ([n, oh * kernel.0, ow * kernel.1, c], cfg, seed)
+        })
+}
+
 /// Inputs at a few levels (ties in most windows), as f32 values.
 fn tied(shape: &[usize], seed: u64) -> Tensor<f64> {
     values(shape, seed).map(|v| (v * 2.0).round() / 2.0)
@@ -168,7 +188,11 @@ proptest! {
 
     /// Max pooling in f32: `Z` and `dA` exactly the reference's.
     #[test]
-    fn max_pool_matches_reference((shape, cfg, seed) in geometry(), x_spots in spots(), dz_spots in spots()) {
+    fn max_pool_matches_reference(
+        (shape, cfg, seed) in prop_oneof![geometry(), tiled()],
+        x_spots in spots(),
+        dz_spots in spots(),
+    ) {
         child_checks(CHILD_TESTS[0])?;
         let mut x = tied(&shape, seed);
         inject(&mut x, &x_spots);
@@ -210,18 +234,20 @@ proptest! {
 fn digest() -> u64 {
     use std::hash::{DefaultHasher, Hash, Hasher};
     let mut hash = DefaultHasher::new();
-    for (i, (c, f, s, p)) in [
-        (1, 2, 2, 0),
-        (6, 2, 2, 0),
-        (9, 3, 2, 1),
-        (17, 3, 1, 1),
-        (64, 2, 2, 0),
-        (40, 3, 3, 1),
-    ]
-    .into_iter()
-    .enumerate()
-    {
-        let shape = [2, 9, 7, c];
+    // (H, W, C, f, s, p); 8x6 with f = s = 2 and 9x6 with f = s = 3 tile the input exactly.
+    let cases = [
+        (9, 7, 1, 2, 2, 0),
+        (9, 7, 6, 2, 2, 0),
+        (9, 7, 9, 3, 2, 1),
+        (9, 7, 17, 3, 1, 1),
+        (9, 7, 64, 2, 2, 0),
+        (9, 7, 40, 3, 3, 1),
+        (8, 6, 6, 2, 2, 0),
+        (8, 6, 25, 2, 2, 0),
+        (9, 6, 3, 3, 3, 0),
+    ];
+    for (i, (h, w, c, f, s, p)) in cases.into_iter().enumerate() {
+        let shape = [2, h, w, c];
         let cfg = Pool2dConfig::new(f).stride(s).padding(p);
         let g = PoolGeometry::new("digest", &shape, cfg).unwrap();
         let mut x = tied(&shape, i as u64);

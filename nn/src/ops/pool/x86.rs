@@ -307,3 +307,92 @@ pub(super) unsafe fn avg_pool_backward_avx2(
         }
     }
 }
+
+/// Whether max pooling's windows tile the input exactly (`f = s`, no padding, `f` dividing
+/// `H` and `W`): every input element lies in exactly one window, and its `dA` is either its
+/// window's `dZ` (at the argmax) or 0, written once ([`max_pool_tiled_backward_avx2`]).
+pub(super) fn tiles_exactly(g: &PoolGeometry) -> bool {
+    let (f, s, p) = (g.cfg.kernel, g.cfg.stride, g.cfg.padding);
+    f == s && p == (0, 0) && g.oh * f.0 == g.h && g.ow * f.1 == g.w
+}
+
+/// Max pooling's backward pass over one sample whose windows tile it exactly
+/// ([`tiles_exactly`]) with AVX2: `dA = dZ · M`, each input element written once, in memory
+/// order, from its window's `dZ` and argmax (`da` need not be zeroed).
+///
+/// # Safety
+/// The CPU must have AVX2.
+#[target_feature(enable = "avx2")]
+pub(super) unsafe fn max_pool_tiled_backward_avx2(
+    dz: &[f32],
+    argmax: &[u32],
+    g: &PoolGeometry,
+    da: &mut [f32],
+) {
+    let (c, (fh, fw)) = (g.c, g.cfg.kernel);
+    assert!(
+        tiles_exactly(g)
+            && da.len() == g.h * g.w * c
+            && dz.len() == g.oh * g.ow * c
+            && argmax.len() == dz.len()
+    );
+    // SAFETY: u32 and f32 have the same size and alignment, and every bit pattern is an f32.
+    let argmax: &[f32] = unsafe { std::slice::from_raw_parts(argmax.as_ptr().cast(), argmax.len()) };
+    for ih in 0..g.h {
+        for iw in 0..g.w {
+            let (at, out) = ((ih * g.w + iw) * c, ((ih / fh) * g.ow + iw / fw) * c);
+            for c0 in (0..c).step_by(8) {
+                let tail = first_lanes8(c - c0);
+                // SAFETY: as in `max_pool_mask_avx2`; the lanes past `c` are written before
+                // the elements they belong to (memory order), which overwrite them.
+                unsafe {
+                    let index = _mm256_add_epi32(_mm256_set1_epi32((at + c0) as i32), lanes8());
+                    let here = _mm256_cmpeq_epi32(_mm256_castps_si256(load8(argmax, out + c0, tail)), index);
+                    let d = _mm256_and_ps(load8(dz, out + c0, tail), _mm256_castsi256_ps(here));
+                    // `+0.0 + d`, as the generic loop adds to a zeroed `dA` (`-0.0` becomes `+0.0`).
+                    store8(da, at + c0, tail, _mm256_add_ps(_mm256_setzero_ps(), d));
+                }
+            }
+        }
+    }
+}
+
+/// [`max_pool_tiled_backward_avx2`] with AVX-512, 16 channels at a time.
+///
+/// # Safety
+/// The CPU must have AVX-512F.
+#[target_feature(enable = "avx512f")]
+pub(super) unsafe fn max_pool_tiled_backward_avx512(
+    dz: &[f32],
+    argmax: &[u32],
+    g: &PoolGeometry,
+    da: &mut [f32],
+) {
+    let (c, (fh, fw)) = (g.c, g.cfg.kernel);
+    assert!(
+        tiles_exactly(g)
+            && da.len() == g.h * g.w * c
+            && dz.len() == g.oh * g.ow * c
+            && argmax.len() == dz.len()
+    );
+    let lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    for ih in 0..g.h {
+        for iw in 0..g.w {
+            let (at, out) = ((ih * g.w + iw) * c, ((ih / fh) * g.ow + iw / fw) * c);
+            for c0 in (0..c).step_by(16) {
+                let k = first_lanes16(c - c0);
+                // SAFETY: masked loads and stores of the lanes `c0..c` of an output of `dz`
+                // and `argmax` and of an element of `da`, inside them (the assert above).
+                unsafe {
+                    let index = _mm512_add_epi32(_mm512_set1_epi32((at + c0) as i32), lane);
+                    let m = _mm512_maskz_loadu_epi32(k, argmax.as_ptr().add(out + c0).cast());
+                    let here = _mm512_mask_cmpeq_epi32_mask(k, m, index);
+                    let d = _mm512_maskz_loadu_ps(here, dz.as_ptr().add(out + c0));
+                    // `+0.0 + d`, as in the AVX2 kernel.
+                    let d = _mm512_add_ps(_mm512_setzero_ps(), d);
+                    _mm512_mask_storeu_ps(da.as_mut_ptr().add(at + c0), k, d);
+                }
+            }
+        }
+    }
+}
