@@ -192,14 +192,14 @@ class Runner:
         return [r[key] for r in self.results[side].get(name, []) if is_number(r.get(key))]
 
 
-def run_ops(runner, rounds, runs, row_filter=None):
+def run_ops(runner, rounds, runs, row_filter=None, threads=OPS_THREADS):
     """K rounds of the ops suite, tapegrad then PyTorch in each; returns the row names."""
-    args = ["ops", "--threads", str(OPS_THREADS), "--runs", str(runs)]
+    args = ["ops", "--threads", str(threads), "--runs", str(runs)]
     if row_filter:
         args += ["--filter", row_filter]
     for k in range(1, rounds + 1):
         for side in SIDES:
-            runner.run(side, args, OPS_THREADS, f"[ops round {k}/{rounds}] {side}")
+            runner.run(side, args, threads, f"[ops round {k}/{rounds}] {side}")
     # Only ops rows are recorded so far; tapegrad's order first, then rows only PyTorch has.
     return list(dict.fromkeys(name for side in SIDES for name in runner.results[side]))
 
@@ -422,14 +422,14 @@ def report(runner, names, args, rounds, runs, samples, load_before):
         f"- Date: {datetime.datetime.now().astimezone().isoformat(timespec='seconds')}",
         f"- Command: `{shlex.join(['python3', 'bench/compare.py'] + sys.argv[1:])}`",
         f"- Method: separate processes, tapegrad then PyTorch in each of {rounds} round(s); "
-        f"ops: median of {runs} runs per process at {OPS_THREADS} threads, then median over "
+        f"ops: median of {runs} runs per process at {args.ops_threads} threads, then median over "
         f"rounds; e2e: one epoch ({epoch}, {data}), median samples/s over rounds, "
         "maximum peak RSS (VmHWM).",
     ]
     parts += isa_lines(runner, args.isa)
     if args.filter:
         parts.append(f"- Rows: those whose name contains `{args.filter}` (`--filter`)")
-    if load_before > (os.cpu_count() or 1) - OPS_THREADS + 0.5:
+    if load_before > (os.cpu_count() or 1) - args.ops_threads + 0.5:
         parts.append(
             f"- **The machine was busy** (load average {load_before:.2f} at the start): other "
             "processes preempt the worker threads, so multi-threaded figures are unreliable."
@@ -441,7 +441,7 @@ def report(runner, names, args, rounds, runs, samples, load_before):
         parts.append(f"- **Failed child processes** ({failed}); see the runner's stderr.")
     e2e, scaling = e2e_tables(runner)
     if names or not args.filter:
-        parts += ["", f"### Ops (f32, {OPS_THREADS} threads)", "", ops_table(runner, names)]
+        parts += ["", f"### Ops (f32, {args.ops_threads} threads)", "", ops_table(runner, names)]
     if any(runner.ran(e2e_name(b, t)) for b in E2E_BATCHES for t in E2E_THREADS) or not args.filter:
         parts += ["", "### LeNet-5 training throughput (Adam, one epoch)", "", e2e, "", scaling]
     parts.append("")
@@ -486,6 +486,14 @@ def parse_args():
         "(e.g. maxpool, lenet5_train_b64_t2)",
     )
     parser.add_argument(
+        "--ops-threads",
+        metavar="T",
+        type=int,
+        default=OPS_THREADS,
+        help=f"threads of the ops rows (default {OPS_THREADS}; 1 is less exposed to other "
+        "processes on a busy machine)",
+    )
+    parser.add_argument(
         "--markdown", metavar="PATH", help="also write the report to this Markdown file"
     )
     parser.add_argument(
@@ -503,6 +511,8 @@ def parse_args():
     args = parser.parse_args()
     if args.rounds is not None and args.rounds < 1:
         parser.error("--rounds must be at least 1")
+    if args.ops_threads < 1:
+        parser.error("--ops-threads must be at least 1")
     if args.runs is not None and args.runs < 20:
         parser.error("--runs must be at least 20")
     return args
@@ -523,7 +533,7 @@ def main():
     else:
         rust_command = [build_rust_suite()]
     runner = Runner(rust_command, args.timeout, args.isa, filtered=bool(args.filter))
-    names = run_ops(runner, rounds, runs, args.filter)
+    names = run_ops(runner, rounds, runs, args.filter, args.ops_threads)
     run_e2e(runner, rounds, args.mnist_dir, samples, args.filter)
 
     text = report(runner, names, args, rounds, runs, samples, load_before)

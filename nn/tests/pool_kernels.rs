@@ -132,7 +132,7 @@ fn geometry() -> impl Strategy<Value = ([usize; 4], Pool2dConfig, u64)> {
 }
 
 /// A case whose windows tile the input exactly (`f = s`, no padding, `f` dividing `H` and
-/// `W`), which max pooling's backward pass takes a kernel of its own for.
+/// `W`), where every input element lies in exactly one window.
 fn tiled() -> impl Strategy<Value = ([usize; 4], Pool2dConfig, u64)> {
     let c = prop::sample::select(vec![1usize, 3, 6, 7, 8, 9, 16, 17, 24, 33, 64]);
     (

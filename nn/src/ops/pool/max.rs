@@ -110,26 +110,8 @@ impl<T: Element> CustomOp<T> for MaxPool2dOp {
         let (in_len, out_len) = (g.h * g.w * g.c, g.oh * g.ow * g.c);
         let mut da = buffer::take_dirty::<T>(g.n * in_len);
         let dz = dz.as_slice();
-        #[cfg(target_arch = "x86_64")]
-        let (level, tiled) = (simd::level(), x86::tiles_exactly(&g));
         let sample = |n: usize, das: &mut [T]| {
             let range = n * out_len..(n + 1) * out_len;
-            // f32 over windows that tile the input: each `dA` element written once (`x86`).
-            #[cfg(target_arch = "x86_64")]
-            if let (true, Some(dzs), Some(das)) = (tiled, as_f32(&dz[range.clone()]), as_f32_mut(das)) {
-                let ms = &self.argmax[range.clone()];
-                match level {
-                    // SAFETY: the CPU has AVX-512F (`simd::level`).
-                    simd::Level::Avx512 => {
-                        return unsafe { x86::max_pool_tiled_backward_avx512(dzs, ms, &g, das) };
-                    }
-                    // SAFETY: the CPU has AVX2 (`simd::level`).
-                    simd::Level::Avx2 => {
-                        return unsafe { x86::max_pool_tiled_backward_avx2(dzs, ms, &g, das) };
-                    }
-                    simd::Level::Baseline => {}
-                }
-            }
             simd::dispatch(
                 #[inline(always)]
                 || {
