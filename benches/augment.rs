@@ -86,7 +86,9 @@ fn main() -> Result<(), String> {
     let (mut plain, mut augmented) = (Vec::new(), Vec::new());
     for round in 0..rounds {
         for aug in [false, true] {
-            let mut batches = Batches::<f32>::new(&train, 64, Normalize::MNIST).shuffled(1, round as u64);
+            let mut batches = Batches::<f32>::new(&train, 64, Normalize::MNIST)
+                .map_err(|e| e.to_string())?
+                .shuffled(1, round as u64);
             if aug {
                 batches = batches
                     .augmented(&augment, 1, round as u64)

@@ -45,11 +45,12 @@ fn main() {
     let (train, test) = synthetic::train_test_split(2000, 64, 1);
     let mut model = lenet5::<f32, _>(&mut rand::rngs::StdRng::seed_from_u64(1));
     let mut sgd = Sgd::new(0.05).momentum(0.9);
-    for b in Batches::<f32>::new(&train, 64, Normalize::MNIST) {
+    for b in Batches::<f32>::new(&train, 64, Normalize::MNIST).expect("batches of MNIST") {
         train_step(&mut model, &mut sgd, &b).expect("a training step");
     }
     model.set_training(false);
     let batch = Batches::<f32>::new(&test, 64, Normalize::MNIST)
+        .expect("batches of MNIST")
         .next()
         .expect("a test batch");
     let one = batch.images.slice(0, 0, 1, 1).expect("the first image");

@@ -240,6 +240,7 @@ fn e2e(a: &Args) -> Result<(), String> {
                     .collect(),
                 rows: 28,
                 cols: 28,
+                channels: 1,
             }
         }
     };
@@ -251,6 +252,7 @@ fn e2e(a: &Args) -> Result<(), String> {
     let mut opt = Adam::new(1e-3);
     // Warm-up: 20 steps, untimed.
     for batch in Batches::<f32>::new(&train, a.batch, Normalize::MNIST)
+        .map_err(|e| e.to_string())?
         .shuffled(5, 99)
         .take(20)
     {
@@ -262,7 +264,9 @@ fn e2e(a: &Args) -> Result<(), String> {
     // The whole loop on the kernels' pool: batches are made there too, between steps.
     let last = parallel::busy(|| {
         let mut last = 0.0;
-        let mut batches = Batches::<f32>::new(&train, a.batch, Normalize::MNIST).shuffled(5, 0);
+        let mut batches = Batches::<f32>::new(&train, a.batch, Normalize::MNIST)
+            .map_err(|e| e.to_string())?
+            .shuffled(5, 0);
         let mut next = batches.next();
         while let Some(batch) = next {
             // The next batch is made by whichever thread is idle during this step.

@@ -226,7 +226,7 @@ fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
     let mut step = 0;
     for epoch in 0..3 {
         let mut loss = 0.0;
-        for batch in Batches::<f32>::new(&train, 32, Normalize::MNIST).shuffled(1, epoch) {
+        for batch in Batches::<f32>::new(&train, 32, Normalize::MNIST)?.shuffled(1, epoch) {
             sgd.set_learning_rate(0.05 * (1.0 - step as f64 / 192.0));
             step += 1;
             loss += train_step(&mut model, &mut sgd, &batch)? / 64.0; // 64 steps an epoch

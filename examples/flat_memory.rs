@@ -75,6 +75,7 @@ fn main() -> Result<(), String> {
     let mut rss = Vec::new();
     for epoch in 0..epochs {
         let batches = Batches::<f32>::new(&train, batch, Normalize::MNIST)
+            .map_err(|e| e.to_string())?
             .shuffled(1, epoch as u64)
             .augmented(&augment, 1, epoch as u64)
             .map_err(|e| e.to_string())?;

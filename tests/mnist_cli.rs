@@ -75,6 +75,11 @@ fn help_lists_every_option() {
         "--elastic",
         "--eval-rotate",
         "--extra-test",
+        "--loss",
+        "--label-smoothing",
+        "--validation-size",
+        "--early-stopping",
+        "--checkpoint-every",
     ] {
         assert!(help.contains(opt), "--help does not explain {opt}");
     }
@@ -95,6 +100,67 @@ fn bad_options_are_one_line_errors() {
         &run(&["--extra-test", "/nonexistent/t10k"]),
         &["/nonexistent/t10k"],
     );
+    assert_one_line_error(&run(&["--loss", "hinge"]), &["--loss", "hinge"]);
+    assert_one_line_error(
+        &run(&["--loss", "mse", "--label-smoothing", "0.1"]),
+        &["--label-smoothing"],
+    );
+    assert_one_line_error(&run(&["--checkpoint-every", "5"]), &["--save"]);
+    assert_one_line_error(&run(&["--validation-size", "99999"]), &["--validation-size"]);
+}
+
+/// The Trainer's options in the main job: a held-out validation set, early stopping on it
+/// (a `--min-delta` no epoch can beat stops after the patience), checkpoints inside epochs,
+/// another loss.
+#[test]
+fn validation_early_stopping_checkpoints_and_loss_options() {
+    let d = scratch("trainer");
+    let (metrics, ckpt) = (d.join("metrics.json"), d.join("lenet.safetensors"));
+    let args = [
+        "--train-size",
+        "300",
+        "--test-size",
+        "100",
+        "--batch-size",
+        "32",
+        "--epochs",
+        "6",
+        "--validation-size",
+        "60",
+        "--early-stopping",
+        "2",
+        "--min-delta",
+        "100",
+        "--loss",
+        "mse",
+        "--metrics",
+        metrics.to_str().unwrap(),
+        "--save",
+        ckpt.to_str().unwrap(),
+        "--checkpoint-every",
+        "5",
+    ];
+    let out = run(&args);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("60 held out for validation"), "{stdout}");
+    assert!(
+        stdout.contains("early stopping: validation loss did not improve for 2 epochs (best"),
+        "{stdout}"
+    );
+    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&metrics).unwrap()).unwrap();
+    assert_eq!(json["loss"], "one-hot mean squared error");
+    let epochs = json["epochs"].as_array().unwrap();
+    assert_eq!(epochs.len(), 3, "{json}");
+    assert!(
+        epochs
+            .iter()
+            .all(|e| e["validation_loss"].is_f64() && e["test_accuracy"].is_f64())
+    );
+    // 240 training images, 8 steps an epoch: the last checkpoint is the one after epoch 3.
+    let saved = tapegrad::nn::train::checkpoint::load::<f32>(&ckpt).unwrap();
+    assert_eq!(saved.metadata["steps"], "24");
+    assert_eq!(saved.metadata["early_stopping.bad_epochs"], "2");
 }
 
 #[test]

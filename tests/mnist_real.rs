@@ -36,6 +36,7 @@ fn lenet5_reaches_98_percent_after_one_epoch_of_real_mnist() {
     };
     let start = std::time::Instant::now();
     for (i, batch) in Batches::<f32>::new(&train, 64, Normalize::MNIST)
+        .unwrap()
         .shuffled(1, 0)
         .enumerate()
     {

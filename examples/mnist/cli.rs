@@ -87,6 +87,31 @@ pub struct Options {
     /// under mpirun]
     #[arg(long, value_name = "N", help_heading = "Training")]
     pub threads: Option<usize>,
+    /// cross-entropy (softmax) | mse (squared error against one-hot targets)
+    #[arg(
+        long,
+        value_name = "NAME",
+        value_enum,
+        ignore_case = true,
+        hide_possible_values = true,
+        default_value = "cross-entropy",
+        help_heading = "Training"
+    )]
+    pub loss: LossName,
+    /// cross-entropy only: label smoothing ε in [0, 1] (the target is (1-ε)·one-hot + ε/10)
+    #[arg(long, value_name = "EPS", default_value_t = 0.0, help_heading = "Training")]
+    pub label_smoothing: f64,
+    /// Hold out the last N training images as validation data: scored every epoch and
+    /// watched by --early-stopping [default: 0, the test set is scored]
+    #[arg(long, value_name = "N", default_value_t = 0, help_heading = "Training")]
+    pub validation_size: usize,
+    /// Stop when the validation loss (the test loss without --validation-size) did not
+    /// improve by more than --min-delta for N epochs in a row
+    #[arg(long, value_name = "N", help_heading = "Training")]
+    pub early_stopping: Option<usize>,
+    /// --early-stopping: the least decrease of the loss that counts as an improvement
+    #[arg(long, value_name = "D", default_value_t = 0.0, help_heading = "Training")]
+    pub min_delta: f64,
     /// Check every op's output and every gradient for NaN or infinity: a diverging run stops
     /// at the first op that made one, named with its tape position and input shapes
     #[arg(long, help_heading = "Training")]
@@ -130,6 +155,13 @@ pub struct Options {
     /// Write a checkpoint (safetensors) after every epoch
     #[arg(long, value_name = "PATH", help_heading = "Files")]
     pub save: Option<PathBuf>,
+    /// --save: also every N optimizer steps inside epochs (--resume continues from there)
+    #[arg(long, value_name = "N", requires = "save", help_heading = "Files")]
+    pub checkpoint_every: Option<usize>,
+    /// --save: also write the model of the best epoch so far (lowest validation or test
+    /// loss) to PATH
+    #[arg(long, value_name = "PATH", requires = "save", help_heading = "Files")]
+    pub save_best: Option<PathBuf>,
     /// Continue from a checkpoint written by --save
     #[arg(long, value_name = "PATH", help_heading = "Files")]
     pub resume: Option<PathBuf>,
@@ -162,6 +194,13 @@ pub enum OptimizerName {
     Adamw,
     Rmsprop,
     Adadelta,
+}
+
+/// `--loss`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LossName {
+    CrossEntropy,
+    Mse,
 }
 
 /// `--schedule`.
@@ -197,6 +236,21 @@ impl Options {
         }
         if self.data.is_none() && (self.train_size == 0 || self.test_size == 0) {
             return Err("--train-size and --test-size must be positive".into());
+        }
+        if !(0.0..=1.0).contains(&self.label_smoothing) {
+            return Err(format!(
+                "--label-smoothing: {} is out of range (0 to 1)",
+                self.label_smoothing
+            ));
+        }
+        if self.label_smoothing > 0.0 && self.loss != LossName::CrossEntropy {
+            return Err("--label-smoothing applies to --loss cross-entropy only".into());
+        }
+        if self.early_stopping == Some(0) || self.checkpoint_every == Some(0) {
+            return Err("--early-stopping and --checkpoint-every must be positive".into());
+        }
+        if !(self.min_delta >= 0.0 && self.min_delta.is_finite()) {
+            return Err("--min-delta must be a number >= 0".into());
         }
         if self.lr.is_some_and(|lr| !(lr > 0.0 && lr.is_finite())) {
             return Err("--lr must be a positive number".into());
@@ -261,6 +315,14 @@ fn one_line(e: &clap::Error) -> Failure {
     // `--lr <RATE>` → `--lr`.
     let flag =
         context(ContextKind::InvalidArg).map(|a| a.split([' ', '=']).next().unwrap_or_default().to_string());
+    if let (ErrorKind::MissingRequiredArgument, Some(ContextValue::Strings(missing))) =
+        (e.kind(), e.get(ContextKind::InvalidArg))
+    {
+        return format!(
+            "{} must be given with the options used (see --help)",
+            missing.join(", ")
+        );
+    }
     match (e.kind(), flag, context(ContextKind::InvalidValue)) {
         (ErrorKind::UnknownArgument, Some(arg), _) => format!("unknown option {arg:?} (see --help)"),
         (ErrorKind::InvalidValue, Some(flag), Some(v)) if v.is_empty() => {

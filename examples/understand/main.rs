@@ -107,16 +107,9 @@ pub struct Context {
 impl Context {
     /// Test images `indices` as the model takes them, `[n, 28, 28, 1]`.
     pub fn inputs(&self, indices: &[usize]) -> Tensor<f32> {
-        let subset = Dataset {
-            images: indices
-                .iter()
-                .flat_map(|&i| self.test.image(i).to_vec())
-                .collect(),
-            labels: indices.iter().map(|&i| self.test.labels[i]).collect(),
-            rows: self.test.rows,
-            cols: self.test.cols,
-        };
-        let mut batches = Batches::<f32>::new(&subset, indices.len().max(1), self.normalize);
+        let subset = self.test.subset(indices).expect("indices of the test set");
+        let mut batches = Batches::<f32>::new(&subset, indices.len().max(1), self.normalize.clone())
+            .expect("the normaliser fits the test set");
         batches
             .next()
             .map(|b| b.images)
@@ -125,7 +118,7 @@ impl Context {
 
     /// The model's input value of a byte.
     pub fn normalized(&self, byte: u8) -> f64 {
-        (byte as f64 / 255.0 - self.normalize.mean) / self.normalize.std
+        self.normalize.value(byte, 0)
     }
 }
 
@@ -173,9 +166,9 @@ fn run(o: Options) -> Result<(), Failure> {
     std::fs::create_dir_all(&o.out).map_err(|e| format!("{}: {e}", o.out.display()))?;
     let (train, test, source) = load_data(&o)?;
     let normalize = Normalize::MNIST;
-    let (mut model, snapshots, how) = training::model(&o, &train, normalize)?;
+    let (mut model, snapshots, how) = training::model(&o, &train, normalize.clone())?;
     model.set_training(false);
-    let eval = evaluate(&mut model, &test, 500, normalize, 10).map_err(|e| e.to_string())?;
+    let eval = evaluate(&mut model, &test, 500, normalize.clone(), 10).map_err(|e| e.to_string())?;
     checkpoint::save(
         &o.out.join("model.safetensors"),
         &model,

@@ -58,8 +58,8 @@ pub fn write(ctx: &Context, maps: &Maps, occlusion: &OcclusionMaps<f32>) -> Resu
         ("smoothgrad_samples", o.smoothgrad_samples.to_string()),
         ("smoothgrad_sigma", format!("{:?}", o.smoothgrad_sigma)),
         ("grad_cam_layer", "conv2".to_string()),
-        ("normalize_mean", format!("{:?}", ctx.normalize.mean)),
-        ("normalize_std", format!("{:?}", ctx.normalize.std)),
+        ("normalize_mean", format!("{:?}", ctx.normalize.mean(0))),
+        ("normalize_std", format!("{:?}", ctx.normalize.std(0))),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))

@@ -113,7 +113,10 @@ fn train_with_snapshots(
     keep(&model, 0)?;
     let mut step = 0;
     for epoch in 0..o.epochs {
-        for batch in Batches::<f32>::new(train, o.batch_size, normalize).shuffled(o.seed, epoch as u64) {
+        for batch in Batches::<f32>::new(train, o.batch_size, normalize.clone())
+            .map_err(|e| e.to_string())?
+            .shuffled(o.seed, epoch as u64)
+        {
             sgd.set_learning_rate(schedule.lr_at(step));
             let loss = train_step(&mut model, &mut sgd, &batch).map_err(|e| e.to_string())?;
             if !loss.is_finite() {

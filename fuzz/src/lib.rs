@@ -56,6 +56,38 @@ fn read_idx(path: &std::path::Path) {
     }
 }
 
+/// The CIFAR readers on the bytes: as a stream of CIFAR-10 records and of CIFAR-100 records
+/// (either label), and as a CIFAR-10 `test_batch.bin` file that `load_cifar10` finds in a
+/// directory (its length checked before reading), which must agree with the stream reader.
+/// What reads must have one `[32, 32, 3]` image per label and labels that are classes.
+pub fn cifar(data: &[u8]) {
+    use nn::data::cifar::{self, Cifar100Labels, Split};
+    let check = |d: &nn::data::Dataset, classes: u8| {
+        assert_eq!(d.images.len(), d.labels.len() * 32 * 32 * 3);
+        assert_eq!((d.rows, d.cols, d.channels), (32, 32, 3));
+        assert!(d.labels.iter().all(|&l| l < classes));
+    };
+    let streamed = cifar::read_cifar10(data, "fuzz-input");
+    if let Ok(d) = &streamed {
+        check(d, 10);
+        assert_eq!(d.len() * cifar::CIFAR10_RECORD, data.len());
+    }
+    for (labels, classes) in [(Cifar100Labels::Coarse, 20), (Cifar100Labels::Fine, 100)] {
+        if let Ok(d) = cifar::read_cifar100(data, "fuzz-input", labels) {
+            check(&d, classes);
+        }
+    }
+    let dir = scratch("cifar-dir");
+    std::fs::create_dir_all(&dir).expect("the scratch directory can be made");
+    std::fs::write(dir.join("test_batch.bin"), data).expect("the scratch file can be written");
+    let loaded = cifar::load_cifar10(&dir, Split::Test);
+    match (&streamed, &loaded) {
+        (Ok(a), Ok(b)) => assert_eq!(a, b),
+        (Err(_), Err(_)) => {}
+        _ => panic!("read_cifar10 and load_cifar10 disagree: {streamed:?} against {loaded:?}"),
+    }
+}
+
 /// The checkpoint loader on the bytes as a file (in `f32` and `f64`); what loads is then
 /// restored into LeNet-5 and an SGD optimizer, which must refuse what does not fit.
 pub fn checkpoint(data: &[u8]) {

@@ -15,7 +15,7 @@
 //! | [`inference`] | using a trained model: predictions, probabilities and classes in evaluation mode ([`EvalMode`](inference::EvalMode)), a model's summary |
 //! | [`train`] | a training step and an epoch loop, evaluation, optimizers and learning-rate schedules, checkpoints |
 //! | [`distributed`] | data-parallel training over several processes (MPI with the feature `mpi`): sharded batches, gradients summed over the processes, rank 0's weights broadcast |
-//! | [`data`] | datasets: the IDX reader (MNIST), the built-in digits, batching; augmentation transforms (the random affine so far) |
+//! | [`data`] | datasets of images of any shape and channel count (`u8` or `f32`), per-channel normalisation, the IDX reader (MNIST), the CIFAR-10/100 reader, the built-in digits, batching, images to input; augmentation transforms |
 //! | [`torch_compat`] | PyTorch `state_dict`s (safetensors) imported into and exported from tapegrad models: kernel layouts, transposed dense weights, the flatten order |
 //! | [`interpret`] | understanding what a network learned: deconvnet projections, attributions (gradient, guided backpropagation, integrated gradients, SmoothGrad, Grad-CAM), occlusion, top activations, feature evolution, invariance |
 

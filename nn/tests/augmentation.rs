@@ -169,6 +169,7 @@ fn the_none_recipe_is_the_identity_and_standard_changes_images() {
 fn epoch_images(data: &Dataset, batch: usize, augment: &Compose<u8>, start: usize) -> Vec<(usize, Vec<f32>)> {
     let n = data.rows * data.cols;
     let batches = Batches::<f32>::new(data, batch, Normalize::UNIT)
+        .unwrap()
         .shuffled(11, 4)
         .augmented(augment, 7, 4)
         .unwrap()
@@ -195,8 +196,10 @@ fn shuffled_order(len: usize, seed: u64, epoch: u64) -> Vec<usize> {
         labels: vec![0; len],
         rows: 1,
         cols: 2,
+        channels: 1,
     };
     Batches::<f32>::new(&probe, len, Normalize::UNIT)
+        .unwrap()
         .shuffled(seed, epoch)
         .flat_map(|b| {
             b.images
@@ -274,6 +277,7 @@ fn a_failing_transform_ends_the_epoch_with_its_error() {
     let mut model = nn::models::lenet5::<f32, _>(&mut <StdRng as rand::SeedableRng>::seed_from_u64(0));
     let mut sgd = nn::train::optim::Sgd::new(0.01);
     let batches = Batches::<f32>::new(&data, 32, Normalize::MNIST)
+        .unwrap()
         .augmented(&augment, 1, 0)
         .unwrap();
     let err = nn::train::epoch::train_epoch(&mut model, &mut sgd, batches, None, |_| {}).unwrap_err();
@@ -285,6 +289,7 @@ fn a_failing_transform_ends_the_epoch_with_its_error() {
     // Bad parameters fail when the batches are made, naming the transform.
     let bad = Compose::new().then(RandomAffine::new().scale(2.0, 1.0), 1.0);
     let err = Batches::<f32>::new(&data, 32, Normalize::MNIST)
+        .unwrap()
         .augmented(&bad, 1, 0)
         .err()
         .unwrap();

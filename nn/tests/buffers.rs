@@ -184,3 +184,22 @@ fn train_once(model: &mut Sequential<f32>) {
     let grads = tape.backward(&y.sum()).unwrap();
     Sgd::new(0.1).step(model.parameters_mut(), &grads).unwrap();
 }
+
+/// Evaluation switches a model to evaluation mode and back: for a ResNet, whose only
+/// mode-dependent layers are batch norms inside residual blocks, `is_training` must see them,
+/// or the guard leaves the model in evaluation mode and later training steps normalise with
+/// the running statistics (and stop updating them).
+#[test]
+fn evaluation_puts_a_resnet_with_batch_norm_back_in_training_mode() {
+    let mut model = small_resnet(10);
+    assert!(model.is_training());
+    nn::inference::predict(&mut model, &images(2, 1)).unwrap();
+    assert!(model.is_training(), "predict left the ResNet in evaluation mode");
+    let before: Vec<Vec<f32>> = model.buffers().iter().map(|(_, b)| b.to_vec()).collect();
+    train(&mut model, 1);
+    let after: Vec<Vec<f32>> = model.buffers().iter().map(|(_, b)| b.to_vec()).collect();
+    assert!(
+        before.iter().zip(&after).all(|(b, a)| b != a),
+        "a training step after evaluation did not move every running statistic"
+    );
+}

@@ -19,6 +19,7 @@ fn data() -> Dataset {
         labels: (0..n).map(|i| (i % 10) as u8).collect(),
         rows: 28,
         cols: 28,
+        channels: 1,
     }
 }
 
@@ -40,6 +41,7 @@ fn train(
     for epoch in start_epoch..epochs {
         let skip = if epoch == start_epoch { start_batch } else { 0 };
         for batch in Batches::<f32>::new(data, 16, Normalize::MNIST)
+            .unwrap()
             .shuffled(7, epoch)
             .starting_at(skip)
         {

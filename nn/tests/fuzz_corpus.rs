@@ -45,6 +45,11 @@ fn idx_gzip_corpus() {
 }
 
 #[test]
+fn cifar_corpus() {
+    replay("cifar", entries::cifar);
+}
+
+#[test]
 fn checkpoint_corpus() {
     replay("checkpoint", entries::checkpoint);
 }

@@ -78,8 +78,8 @@ fn probabilities_and_classes_match_a_softmax_and_an_argmax_by_hand() {
 
 #[test]
 fn lenet5_summary_follows_the_layer_formulas() {
-    let model = lenet5::<f32, _>(&mut rng(2));
-    let s = summary(&model, &[28, 28, 1]).unwrap();
+    let mut model = lenet5::<f32, _>(&mut rng(2));
+    let s = summary(&mut model, &[28, 28, 1]).unwrap();
     // Output sides: (28 + 2·2 − 5) + 1 = 28, 28/2 = 14, 14 − 5 + 1 = 10, 10/2 = 5.
     let shapes: Vec<Vec<usize>> = vec![
         vec![1, 28, 28, 6],
@@ -187,18 +187,61 @@ fn images_become_the_batches_input() {
     // The same bytes through a Dataset's batches and through the helper: the same tensor.
     let data = nn::data::synthetic::generate(3, 5);
     let n = data.rows * data.cols;
-    let batch = Batches::<f32>::new(&data, 3, Normalize::MNIST).next().unwrap();
+    let batch = Batches::<f32>::new(&data, 3, Normalize::MNIST)
+        .unwrap()
+        .next()
+        .unwrap();
     let imgs: Vec<&[u8]> = (0..3).map(|i| &data.images[i * n..(i + 1) * n]).collect();
     let x = images_to_input::<f32>(&imgs, [data.rows, data.cols, 1], Normalize::MNIST).unwrap();
     assert_eq!(x.shape(), batch.images.shape());
     assert_eq!(x.to_vec(), batch.images.to_vec());
     // Colour: channels interleaved, each byte by the formula.
     let rgb = [0u8, 128, 255, 10, 20, 30];
-    let y = image_to_input::<f64>(&rgb, [1, 2, 3], Normalize { mean: 0.5, std: 0.25 }).unwrap();
+    let y = image_to_input::<f64>(&rgb, [1, 2, 3], Normalize::new(0.5, 0.25)).unwrap();
     assert_eq!(y.shape(), &[1, 1, 2, 3]);
     for (v, &b) in y.as_slice().iter().zip(&rgb) {
         assert!((v - (b as f64 / 255.0 - 0.5) / 0.25).abs() < 1e-15);
     }
     let err = images_to_input::<f32>(&[&rgb[..5]], [1, 2, 3], Normalize::UNIT).unwrap_err();
-    assert!(err.to_string().contains("image 0 has 5 bytes"), "{err}");
+    assert!(err.to_string().contains("image 0 has 5 values"), "{err}");
+}
+
+#[test]
+fn predictions_over_batches_are_those_of_the_whole_set_in_evaluation_mode() {
+    use nn::data::batches::{Batch, Batches, Normalize};
+    use nn::data::{Dataset, input::images_to_input};
+    use nn::inference::{classify_batches, predict_batches};
+    // Seven 1x2 RGB images (6 values each, the model's input after flattening).
+    let data = Dataset::new(
+        (0..42).map(|v| (v * 23 % 256) as u8).collect(),
+        vec![0; 7],
+        [1, 2, 3],
+    )
+    .unwrap();
+    let mut model: Sequential<f64> = Sequential::new()
+        .add("flatten", Flatten)
+        .add("net", with_dropout());
+    let normalize = Normalize::CIFAR10;
+    let all: Vec<&[u8]> = (0..7).map(|i| data.image(i)).collect();
+    let x = images_to_input::<f64>(&all, [1, 2, 3], normalize.clone()).unwrap();
+    let want = predict(&mut model, &x).unwrap();
+    assert!(model.is_training());
+    // Batches of 3 (the last of 1), one batch of no images in between: the same rows.
+    let mut batches: Vec<Batch<f64>> = Batches::new(&data, 3, normalize).unwrap().collect();
+    batches.insert(
+        1,
+        Batch {
+            images: Tensor::zeros(&[0, 1, 2, 3]),
+            labels: vec![],
+        },
+    );
+    let got = predict_batches(&mut model, batches.clone()).unwrap();
+    assert_eq!(got.shape(), &[7, 4]);
+    for (a, b) in got.as_slice().iter().zip(want.as_slice()) {
+        assert!((a - b).abs() < 1e-12, "{a} vs {b}");
+    }
+    assert!(model.is_training());
+    let classes = classify_batches(&mut model, batches).unwrap();
+    assert_eq!(classes, classify(&mut model, &x).unwrap());
+    assert_eq!(predict_batches(&mut model, Vec::new()).unwrap().shape(), &[0]);
 }

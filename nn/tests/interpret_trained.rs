@@ -39,7 +39,10 @@ fn fit(train: &Dataset, epochs: u64, seed: u64, first: Option<&std::path::Path>)
     }
     let mut opt = Sgd::new(0.05).momentum(0.9).nesterov(true);
     for epoch in 0..epochs {
-        for batch in Batches::<f32>::new(train, 64, Normalize::UNIT).shuffled(seed, epoch) {
+        for batch in Batches::<f32>::new(train, 64, Normalize::UNIT)
+            .unwrap()
+            .shuffled(seed, epoch)
+        {
             train_step(&mut model, &mut opt, &batch).unwrap();
         }
     }
@@ -357,6 +360,7 @@ fn on_real_mnist_when_mnist_dir_is_set() {
         labels: d.labels[..n].to_vec(),
         rows: 28,
         cols: 28,
+        channels: 1,
     };
     let mut model = fit(&first(&train, 10_000), 1, 3, None);
     let acc = evaluate(&mut model, &test, 256, Normalize::UNIT, 10)

@@ -13,6 +13,7 @@ fn the_shards_of_all_ranks_make_up_the_batches_of_one_process() {
     let augment = Recipe::named("standard").unwrap().compose();
     // 35 images in batches of 8: the last batch has 3, fewer than 4 or 5 ranks.
     let whole: Vec<_> = Batches::<f32>::new(&data, 8, Normalize::MNIST)
+        .unwrap()
         .shuffled(5, 2)
         .augmented(&augment, 5, 2)
         .unwrap()
@@ -22,6 +23,7 @@ fn the_shards_of_all_ranks_make_up_the_batches_of_one_process() {
         let shards: Vec<Vec<_>> = (0..size)
             .map(|rank| {
                 Batches::<f32>::new(&data, 8, Normalize::MNIST)
+                    .unwrap()
                     .shuffled(5, 2)
                     .augmented(&augment, 5, 2)
                     .unwrap()
@@ -54,9 +56,11 @@ fn the_shards_of_all_ranks_make_up_the_batches_of_one_process() {
 fn stopping_after_ends_the_pass_after_that_many_batches_from_the_start_point() {
     let data = synthetic::generate(40, 1);
     let all: Vec<_> = Batches::<f32>::new(&data, 8, Normalize::UNIT)
+        .unwrap()
         .shuffled(1, 0)
         .collect();
     let part: Vec<_> = Batches::<f32>::new(&data, 8, Normalize::UNIT)
+        .unwrap()
         .shuffled(1, 0)
         .starting_at(1)
         .stopping_after(2)
@@ -65,6 +69,7 @@ fn stopping_after_ends_the_pass_after_that_many_batches_from_the_start_point() {
     assert_eq!(part[0].labels, all[1].labels);
     assert_eq!(part[1].labels, all[2].labels);
     let rest = Batches::<f32>::new(&data, 8, Normalize::UNIT)
+        .unwrap()
         .starting_at(3)
         .stopping_after(9);
     assert_eq!(rest.count(), 2);

@@ -102,7 +102,7 @@ fn the_flatten_order_matters() {
     // shapes fit, the logits do not. This is the mistake the conversion exists for.
     let io = read(&fixture("small_io.safetensors"));
     let mut model = small(1);
-    let conversion = Conversion::for_sequential(&model, &[8, 8, 1]).unwrap();
+    let conversion = Conversion::for_sequential(&mut model, &[8, 8, 1]).unwrap();
     assert_eq!(conversion.flattened("fc1.w"), Some([2, 2, 5]));
     assert_eq!(conversion.flattened("fc2.w"), None);
     torch_compat::import(
@@ -121,7 +121,7 @@ fn export_writes_pytorchs_own_state_dict_back() {
     let mut model = small(1);
     torch_compat::import_sequential(&mut model, &original, &[8, 8, 1]).unwrap();
     let out = scratch("export");
-    torch_compat::export_sequential(&model, &out, &[8, 8, 1]).unwrap();
+    torch_compat::export_sequential(&mut model, &out, &[8, 8, 1]).unwrap();
     let (a, b) = (read(&original), read(&out));
     std::fs::remove_file(&out).unwrap();
     assert_eq!(a.keys().collect::<Vec<_>>(), b.keys().collect::<Vec<_>>());
@@ -133,8 +133,8 @@ fn export_writes_pytorchs_own_state_dict_back() {
 
 #[test]
 fn lenet5_round_trips_through_the_pytorch_layout() {
-    let model = nn::models::lenet5::<f32, _>(&mut rand::rngs::StdRng::seed_from_u64(3));
-    let conversion = Conversion::for_sequential(&model, &[28, 28, 1]).unwrap();
+    let mut model = nn::models::lenet5::<f32, _>(&mut rand::rngs::StdRng::seed_from_u64(3));
+    let conversion = Conversion::for_sequential(&mut model, &[28, 28, 1]).unwrap();
     assert_eq!(conversion.flattened("fc1.w"), Some([5, 5, 16]));
     let out = scratch("lenet5");
     torch_compat::export(&model, &out, &conversion).unwrap();
@@ -224,7 +224,7 @@ fn a_state_dict_that_does_not_fit_is_refused_naming_the_tensor() {
     // An extra tensor.
     let mut e = entries("");
     e.push(("head.weight".into(), vec![2], vec![0.0, 1.0]));
-    check(e, &["head.weight", "not parameters of the model"]);
+    check(e, &["head.weight", "not parameters or buffers of the model"]);
     std::fs::remove_file(&path).unwrap();
 }
 

@@ -1,47 +1,22 @@
 //! Batching: seeded shuffling, augmentation and normalisation of a [`Dataset`] into input
-//! tensors.
+//! tensors `[B, rows, cols, channels]`.
 
 use super::Dataset;
-use super::transforms::{Compose, ImageShape, sample_rng};
+use super::pixel::{ImageShape, Pixel};
+use super::transforms::{Compose, sample_rng};
 use autograd::runtime::{buffer, parallel};
 use autograd::{Element, Tensor};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 
-/// Maps a byte to a model input: `x = (byte / 255 - mean) / std`.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Normalize {
-    /// Subtracted after scaling to `[0, 1]`.
-    pub mean: f64,
-    /// Divided by last.
-    pub std: f64,
-}
+/// Re-exported from [`crate::data`] (the old path keeps working).
+pub use super::Normalize;
 
-impl Normalize {
-    /// MNIST's training-set statistics (mean 0.1307, standard deviation 0.3081).
-    pub const MNIST: Normalize = Normalize {
-        mean: 0.1307,
-        std: 0.3081,
-    };
-    /// Only scaling to `[0, 1]`.
-    pub const UNIT: Normalize = Normalize { mean: 0.0, std: 1.0 };
-
-    /// The input value of byte `b`: `(b / 255 − mean) / std`.
-    pub fn value(&self, b: u8) -> f64 {
-        (b as f64 / 255.0 - self.mean) / self.std
-    }
-
-    /// The input value of every byte, computed once.
-    fn table<T: Element>(&self) -> [T; 256] {
-        std::array::from_fn(|b| T::from_f64(self.value(b as u8)))
-    }
-}
-
-/// One batch: images `[B, rows, cols, 1]` and their labels.
+/// One batch: images `[B, rows, cols, channels]` and their labels.
 #[derive(Clone, Debug)]
 pub struct Batch<T: Element> {
-    /// The normalised images, channels-last with one channel.
+    /// The normalised images, channels-last.
     pub images: Tensor<T>,
     /// The labels, as class indices.
     pub labels: Vec<usize>,
@@ -65,31 +40,34 @@ pub fn shard_range(len: usize, rank: usize, size: usize) -> std::ops::Range<usiz
     start.min(len)..end.min(len)
 }
 
-/// The batches of one pass over a dataset, in a seeded order.
+/// The batches of one pass over a dataset, in a seeded order: images
+/// `[B, rows, cols, channels]`, each value through the normaliser. `T` is the tensors'
+/// element type, `P` the dataset's pixel type (`u8` unless named: `Batches::<f32, f32>` for
+/// a `Dataset<f32>`, or `Batches::new` with both inferred).
 ///
 /// ```
 /// use nn::data::{Dataset, batches::{Batches, Normalize}};
-/// let data = Dataset { images: (0..40).map(|i| i as u8).collect(), labels: (0..10).collect(), rows: 2, cols: 2 };
-/// let epoch: Vec<_> = Batches::<f32>::new(&data, 4, Normalize::UNIT).shuffled(7, 0).collect();
+/// let data = Dataset::new((0..40).map(|i| i as u8).collect(), (0..10).collect(), [2, 2, 1]).unwrap();
+/// let epoch: Vec<_> = Batches::<f32>::new(&data, 4, Normalize::UNIT).unwrap().shuffled(7, 0).collect();
 /// assert_eq!(epoch.iter().map(|b| b.labels.len()).collect::<Vec<_>>(), [4, 4, 2]);
 /// assert_eq!(epoch[0].images.shape(), &[4, 2, 2, 1]);
 /// ```
-pub struct Batches<'d, T: Element> {
-    data: &'d Dataset,
+pub struct Batches<'d, T: Element, P: Pixel = u8> {
+    data: &'d Dataset<P>,
     order: Vec<usize>,
     batch_size: usize,
     next: usize,
     end: usize,
     shard: (usize, usize),
-    table: [T; 256],
-    augment: Option<Augment<'d>>,
+    lookup: P::Lookup<T>,
+    augment: Option<Augment<'d, P>>,
     error: Option<autograd::Error>,
 }
 
 /// The augmentation of one epoch's batches.
 #[derive(Clone, Copy)]
-struct Augment<'d> {
-    transforms: &'d Compose<u8>,
+struct Augment<'d, P: Pixel> {
+    transforms: &'d Compose<P>,
     seed: u64,
     epoch: u64,
 }
@@ -97,20 +75,33 @@ struct Augment<'d> {
 /// Images augmented per part of a batch: enough to pay for handing a part to another thread.
 const AUGMENT_PART: usize = 8;
 
-impl<'d, T: Element> Batches<'d, T> {
-    /// Batches of `batch_size` (the last may be smaller) in the dataset's own order.
-    pub fn new(data: &'d Dataset, batch_size: usize, normalize: Normalize) -> Self {
-        Batches {
+impl<'d, T: Element, P: Pixel> Batches<'d, T, P> {
+    /// Batches of `batch_size` (the last may be smaller) in the dataset's own order, each
+    /// value `v` of channel `k` becoming `(unit(v) − mean_k) / std_k` ([`Normalize`]).
+    ///
+    /// Fails when `normalize` has several channels and the dataset another number of them
+    /// (CIFAR-10's statistics on grey images), or a standard deviation that is not finite and
+    /// positive, and when the dataset's fields do not fit together (see [`Dataset::new`]).
+    ///
+    /// ```
+    /// use nn::data::{Dataset, batches::{Batches, Normalize}};
+    /// let grey = Dataset::new(vec![0u8; 8], vec![0, 1], [2, 2, 1]).unwrap();
+    /// let err = Batches::<f32>::new(&grey, 2, Normalize::CIFAR10).err().unwrap();
+    /// assert!(err.to_string().contains("3 channels"), "{err}");
+    /// ```
+    pub fn new(data: &'d Dataset<P>, batch_size: usize, normalize: Normalize) -> autograd::Result<Self> {
+        data.check("Batches::new")?;
+        Ok(Batches {
             data,
             order: (0..data.len()).collect(),
             batch_size: batch_size.max(1),
             next: 0,
             end: data.len(),
             shard: (0, 1),
-            table: normalize.table(),
+            lookup: normalize.lookup::<T, P>("Batches::new", data.channels)?,
             augment: None,
             error: None,
-        }
+        })
     }
 
     /// Augments every image on the fly with `transforms`, sample `i` of the dataset drawing
@@ -125,9 +116,10 @@ impl<'d, T: Element> Batches<'d, T> {
     /// ```
     /// use nn::data::{Dataset, batches::{Batches, Normalize}};
     /// use nn::data::transforms::{Compose, RandomAffine};
-    /// let data = Dataset { images: vec![255; 4 * 9], labels: vec![0; 4], rows: 3, cols: 3 };
+    /// let data = Dataset::new(vec![255u8; 4 * 9], vec![0; 4], [3, 3, 1]).unwrap();
     /// let shift = Compose::new().then(RandomAffine::new().translate(0.5, 0.5), 1.0);
     /// let batch = Batches::<f32>::new(&data, 4, Normalize::UNIT)
+    ///     .unwrap()
     ///     .augmented(&shift, 1, 0)
     ///     .unwrap()
     ///     .next()
@@ -135,11 +127,11 @@ impl<'d, T: Element> Batches<'d, T> {
     /// // Shifted images let the black outside in.
     /// assert!(batch.images.to_vec().iter().any(|&v| v < 1.0));
     /// ```
-    pub fn augmented(mut self, transforms: &'d Compose<u8>, seed: u64, epoch: u64) -> autograd::Result<Self> {
-        let shape = self.shape();
-        let probe = vec![0u8; shape.len()];
+    pub fn augmented(mut self, transforms: &'d Compose<P>, seed: u64, epoch: u64) -> autograd::Result<Self> {
+        let shape = self.data.shape();
+        let probe = vec![P::from_f32(0.0); shape.len()];
         let mut out = probe.clone();
-        transforms.apply(&probe, shape, 0, (seed, epoch, 0), &mut out)?;
+        transforms.apply(&probe, shape, P::from_f32(0.0), (seed, epoch, 0), &mut out)?;
         self.augment = Some(Augment {
             transforms,
             seed,
@@ -152,14 +144,6 @@ impl<'d, T: Element> Batches<'d, T> {
     /// then returns `None`); [`train_epoch`](crate::train::epoch::train_epoch) reports it.
     pub fn take_error(&mut self) -> Option<autograd::Error> {
         self.error.take()
-    }
-
-    fn shape(&self) -> ImageShape {
-        ImageShape {
-            h: self.data.rows,
-            w: self.data.cols,
-            c: 1,
-        }
     }
 
     /// The order shuffled for one epoch: a function of `(seed, epoch)` only, so a resumed run
@@ -192,9 +176,9 @@ impl<'d, T: Element> Batches<'d, T> {
     ///
     /// ```
     /// use nn::data::{Dataset, batches::{Batches, Normalize}};
-    /// let data = Dataset { images: vec![0; 5 * 4], labels: (0..5).collect(), rows: 2, cols: 2 };
+    /// let data = Dataset::new(vec![0u8; 5 * 4], (0..5).collect(), [2, 2, 1]).unwrap();
     /// let shard = |rank| -> Vec<Vec<usize>> {
-    ///     Batches::<f32>::new(&data, 4, Normalize::UNIT).sharded(rank, 2).map(|b| b.labels).collect()
+    ///     Batches::<f32>::new(&data, 4, Normalize::UNIT).unwrap().sharded(rank, 2).map(|b| b.labels).collect()
     /// };
     /// assert_eq!(shard(0), [vec![0, 1], vec![4]]);
     /// assert_eq!(shard(1), [vec![2, 3], vec![]]);
@@ -210,7 +194,7 @@ impl<'d, T: Element> Batches<'d, T> {
     }
 }
 
-impl<T: Element> Iterator for Batches<'_, T> {
+impl<T: Element, P: Pixel> Iterator for Batches<'_, T, P> {
     type Item = Batch<T>;
 
     fn next(&mut self) -> Option<Batch<T>> {
@@ -220,36 +204,31 @@ impl<T: Element> Iterator for Batches<'_, T> {
         let whole = &self.order[self.next..(self.next + self.batch_size).min(self.end)];
         self.next += whole.len();
         let idx = &whole[shard_range(whole.len(), self.shard.0, self.shard.1)];
-        let (rows, cols) = (self.data.rows, self.data.cols);
-        let mut pixels = buffer::take_dirty::<T>(idx.len() * rows * cols);
+        let shape = self.data.shape();
+        let n = shape.len();
+        let mut pixels = buffer::take_dirty::<T>(idx.len() * n);
         if let Some(augment) = self.augment {
-            if let Err(e) = augment_into(self.data, idx, augment, &self.table, &mut pixels) {
+            if let Err(e) = augment_into(self.data, idx, augment, &self.lookup, &mut pixels) {
                 self.error = Some(e);
                 self.next = self.end;
                 return None;
             }
-            let images =
-                Tensor::from_vec(pixels, &[idx.len(), rows, cols, 1]).expect("sized from the dataset");
-            return Some(Batch {
-                images,
-                labels: idx.iter().map(|&i| self.data.labels[i] as usize).collect(),
-            });
-        }
-        // The images are scattered over the dataset: ask for a few images ahead so their
-        // cache misses overlap with the conversion of the current one.
-        const AHEAD: usize = 4;
-        for &i in idx.iter().take(AHEAD) {
-            prefetch(self.data.image(i));
-        }
-        for (k, (&i, dst)) in idx.iter().zip(pixels.chunks_exact_mut(rows * cols)).enumerate() {
-            if let Some(&ahead) = idx.get(k + AHEAD) {
-                prefetch(self.data.image(ahead));
+        } else {
+            // The images are scattered over the dataset: ask for a few images ahead so their
+            // cache misses overlap with the conversion of the current one.
+            const AHEAD: usize = 4;
+            for &i in idx.iter().take(AHEAD) {
+                prefetch(self.data.image(i));
             }
-            for (d, &b) in dst.iter_mut().zip(self.data.image(i)) {
-                *d = self.table[b as usize];
+            for (k, (&i, dst)) in idx.iter().zip(pixels.chunks_exact_mut(n)).enumerate() {
+                if let Some(&ahead) = idx.get(k + AHEAD) {
+                    prefetch(self.data.image(ahead));
+                }
+                P::convert(&self.lookup, self.data.image(i), dst);
             }
         }
-        let images = Tensor::from_vec(pixels, &[idx.len(), rows, cols, 1]).expect("sized from the dataset");
+        let images = Tensor::from_vec(pixels, &[idx.len(), shape.h, shape.w, shape.c])
+            .expect("sized from the dataset");
         Some(Batch {
             images,
             labels: idx.iter().map(|&i| self.data.labels[i] as usize).collect(),
@@ -264,47 +243,46 @@ impl<T: Element> Iterator for Batches<'_, T> {
 
 /// Writes the augmented, normalised images `idx` of `data` into `pixels`, a part of a few
 /// images per thread.
-fn augment_into<T: Element>(
-    data: &Dataset,
+fn augment_into<T: Element, P: Pixel>(
+    data: &Dataset<P>,
     idx: &[usize],
-    augment: Augment<'_>,
-    table: &[T; 256],
+    augment: Augment<'_, P>,
+    lookup: &P::Lookup<T>,
     pixels: &mut [T],
 ) -> autograd::Result<()> {
-    let shape = ImageShape {
-        h: data.rows,
-        w: data.cols,
-        c: 1,
-    };
+    let shape: ImageShape = data.shape();
     let n = shape.len();
+    let zero = P::from_f32(0.0);
     let parts = idx.chunks(AUGMENT_PART).zip(pixels.chunks_mut(AUGMENT_PART * n));
     let split = parallel::worth_splitting(idx.len().div_ceil(AUGMENT_PART), true);
     let results = parallel::for_each_part(parts, split, |_, (images, out): (&[usize], &mut [T])| {
-        let (mut image, mut scratch) = (vec![0u8; n], Vec::with_capacity(n));
+        let (mut image, mut scratch) = (vec![zero; n], Vec::with_capacity(n));
         for (&i, dst) in images.iter().zip(out.chunks_exact_mut(n)) {
             let mut rng = sample_rng(augment.seed, augment.epoch, i as u64);
             augment
                 .transforms
-                .apply_with(data.image(i), shape, 0, &mut rng, &mut image, &mut scratch)?;
-            for (d, &b) in dst.iter_mut().zip(&image) {
-                *d = table[b as usize];
-            }
+                .apply_with(data.image(i), shape, zero, &mut rng, &mut image, &mut scratch)?;
+            P::convert(lookup, &image, dst);
         }
         Ok(())
     });
     results.into_iter().collect()
 }
 
-/// Asks the CPU to start loading `bytes` into cache (a hint; no effect elsewhere than x86-64).
+/// Asks the CPU to start loading `values` into cache (a hint; no effect elsewhere than x86-64).
 #[inline(always)]
-fn prefetch(bytes: &[u8]) {
+fn prefetch<P>(values: &[P]) {
     #[cfg(not(target_arch = "x86_64"))]
-    let _ = bytes;
+    let _ = values;
     #[cfg(target_arch = "x86_64")]
-    for line in bytes.chunks(64) {
-        // SAFETY: prefetching is a hint that never faults, whatever the address.
-        unsafe {
-            std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(line.as_ptr().cast())
-        };
+    {
+        let start = values.as_ptr().cast::<i8>();
+        for offset in (0..std::mem::size_of_val(values)).step_by(64) {
+            // SAFETY: `offset` is inside `values`, and prefetching is a hint that never
+            // faults, whatever the address.
+            unsafe {
+                std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(start.add(offset))
+            };
+        }
     }
 }

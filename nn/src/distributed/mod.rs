@@ -30,7 +30,7 @@
 //! let mut model = lenet5::<f32, _>(&mut rand::rngs::StdRng::seed_from_u64(0));
 //! ctx.broadcast_model(&mut model).unwrap(); // rank 0's initial weights everywhere
 //! let mut sgd = Sgd::new(0.05);
-//! let batches = Batches::<f32>::new(&data, 16, Normalize::MNIST).shuffled(7, 0);
+//! let batches = Batches::<f32>::new(&data, 16, Normalize::MNIST).unwrap().shuffled(7, 0);
 //! let summary = train_epoch(&ctx, &mut model, &mut sgd, batches, None, |_| {}).unwrap();
 //! assert_eq!(summary.samples, 64); // all processes' samples
 //! let eval = evaluate(&ctx, &mut model, &data, 32, Normalize::MNIST, 10).unwrap();
@@ -43,7 +43,8 @@ mod context;
 mod mpi_world;
 #[cfg(not(feature = "mpi"))]
 mod no_world;
+mod strategy;
 mod training;
 
 pub use context::{Context, DistributedError};
-pub use training::{evaluate, train_epoch};
+pub use training::{evaluate, evaluate_batches, train_epoch, train_epoch_with};

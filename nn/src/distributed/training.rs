@@ -2,13 +2,14 @@
 //! and the gradients are summed over the processes before every optimizer step.
 
 use super::Context;
-use crate::data::Dataset;
 use crate::data::batches::{Batch, Batches, Normalize};
+use crate::data::{Dataset, Pixel};
 use crate::layers::Module;
-use crate::ops::loss::{Reduction, softmax_cross_entropy};
+use crate::ops::loss::Reduction;
 use crate::train::epoch::{
-    EpochError, EpochSummary, Schedule, StepReport, run_epoch, train_epoch as train_epoch_here,
+    EpochError, EpochSummary, Schedule, StepReport, run_epoch, train_epoch_with as train_epoch_here,
 };
+use crate::train::loss::{CrossEntropy, Loss};
 use crate::train::optim::Optimizer;
 use crate::train::{Evaluation, Tally, evaluate as evaluate_here, tally};
 use autograd::runtime::parallel;
@@ -26,20 +27,42 @@ use autograd::{Element, Error, Tape, Tensor};
 ///
 /// An error on some processes only (an op failing on one shard) is raised on all, with the
 /// message of the lowest-ranked one. With one process this is `train_epoch` itself.
-pub fn train_epoch<T: Element>(
+pub fn train_epoch<T: Element, P: Pixel>(
     ctx: &Context,
     model: &mut dyn Module<T>,
     optimizer: &mut dyn Optimizer<T>,
-    batches: Batches<'_, T>,
+    batches: Batches<'_, T, P>,
     schedule: Option<Schedule<'_>>,
     on_step: impl FnMut(&StepReport) + Send,
 ) -> Result<EpochSummary, EpochError> {
+    train_epoch_with(
+        ctx,
+        model,
+        optimizer,
+        batches,
+        schedule,
+        &CrossEntropy::default(),
+        on_step,
+    )
+}
+
+/// [`train_epoch`] with another [`Loss`] than softmax cross-entropy (its sum over each
+/// shard is what the processes add up).
+pub fn train_epoch_with<T: Element, P: Pixel>(
+    ctx: &Context,
+    model: &mut dyn Module<T>,
+    optimizer: &mut dyn Optimizer<T>,
+    batches: Batches<'_, T, P>,
+    schedule: Option<Schedule<'_>>,
+    loss: &dyn Loss<T>,
+    on_step: impl FnMut(&StepReport) + Send,
+) -> Result<EpochSummary, EpochError> {
     if ctx.size() == 1 {
-        return train_epoch_here(model, optimizer, batches, schedule, on_step);
+        return train_epoch_here(model, optimizer, batches, schedule, loss, on_step);
     }
     let batches = batches.sharded(ctx.rank(), ctx.size());
     let step = |model: &mut dyn Module<T>, optimizer: &mut dyn Optimizer<T>, batch: &Batch<T>| {
-        parallel::install(|| step(ctx, model, optimizer, batch))
+        parallel::install(|| step(ctx, model, optimizer, batch, loss))
     };
     run_epoch(model, optimizer, batches, schedule, on_step, step)
 }
@@ -50,8 +73,9 @@ fn step<T: Element>(
     model: &mut dyn Module<T>,
     optimizer: &mut dyn Optimizer<T>,
     batch: &Batch<T>,
+    loss: &dyn Loss<T>,
 ) -> Result<(f64, usize), EpochError> {
-    let local = local_gradients(model, batch);
+    let local = local_gradients(model, batch, loss);
     // The flat buffer: every dW in parameter order, this shard's loss and size, 1 if it failed.
     let params = model.parameters();
     let total: usize = params.iter().map(|(_, p)| p.value().numel()).sum();
@@ -99,6 +123,7 @@ fn step<T: Element>(
 fn local_gradients<T: Element>(
     model: &dyn Module<T>,
     batch: &Batch<T>,
+    loss_fn: &dyn Loss<T>,
 ) -> Result<(T, autograd::Gradients<T>), EpochError> {
     let tape = Tape::new();
     let loss = if batch.labels.is_empty() {
@@ -111,7 +136,7 @@ fn local_gradients<T: Element>(
         zero
     } else {
         let logits = model.forward(&tape.constant(batch.images.clone()))?;
-        softmax_cross_entropy(&logits, &batch.labels, Reduction::Sum)?
+        loss_fn.loss(&logits, &batch.labels, Reduction::Sum)?
     };
     let grads = tape.backward(&loss)?;
     for (name, p) in model.parameters() {
@@ -126,10 +151,10 @@ fn local_gradients<T: Element>(
 /// [`evaluate`](crate::train::evaluate) over all processes of `ctx`: each runs its shard of
 /// every batch of `data` and the sums (loss, confusion matrix) are added up, so every process
 /// gets the evaluation of the whole of `data`. With one process this is `evaluate` itself.
-pub fn evaluate<T: Element>(
+pub fn evaluate<T: Element, P: Pixel>(
     ctx: &Context,
     model: &mut dyn Module<T>,
-    data: &Dataset,
+    data: &Dataset<P>,
     batch_size: usize,
     normalize: Normalize,
     classes: usize,
@@ -137,8 +162,21 @@ pub fn evaluate<T: Element>(
     if ctx.size() == 1 {
         return evaluate_here(model, data, batch_size, normalize, classes);
     }
-    let batches = Batches::<T>::new(data, batch_size, normalize).sharded(ctx.rank(), ctx.size());
-    let local = tally(model, batches, classes);
+    let batches = Batches::<T, P>::new(data, batch_size, normalize)?;
+    evaluate_batches(ctx, model, batches, classes, &CrossEntropy::default())
+}
+
+/// [`evaluate`] of any [`Batches`] (each process runs its shard of every batch) with `loss`
+/// as the evaluation's loss.
+pub fn evaluate_batches<T: Element, P: Pixel>(
+    ctx: &Context,
+    model: &mut dyn Module<T>,
+    batches: Batches<'_, T, P>,
+    classes: usize,
+    loss: &dyn Loss<T>,
+) -> autograd::Result<Evaluation> {
+    let batches = batches.sharded(ctx.rank(), ctx.size());
+    let local = tally(model, batches, classes, loss);
     let mine = ctx
         .agree(local)
         .map_err(|e| Error::invalid("distributed::evaluate", &[], e.to_string()))?;

@@ -5,6 +5,8 @@
 //! [`EvalMode`] switches a model to evaluation for as long as it lives and back to the mode it
 //! found when dropped; [`predict`], [`probabilities`] and [`classify`] run through it on
 //! tapes that record nothing, so they give evaluation behaviour whatever mode the model is in.
+//! [`predict_batches`] and [`classify_batches`] do the same over any source of batches (the
+//! [`Batches`](crate::data::batches::Batches) of a dataset of any image shape, a `Vec`).
 //!
 //! ```
 //! use autograd::Tensor;
@@ -23,6 +25,7 @@ mod summary;
 
 pub use summary::{LayerSummary, Summary, summary};
 
+use crate::data::batches::Batch;
 use crate::layers::Module;
 use autograd::runtime::parallel;
 use autograd::{Element, Result, Tape, Tensor};
@@ -94,4 +97,59 @@ pub fn classify<T: Element>(model: &mut dyn Module<T>, x: &Tensor<T>) -> Result<
     let logits = predict(model, x)?;
     let axis = logits.rank().max(1) - 1;
     logits.argmax_axis(axis)
+}
+
+/// The model's outputs for every image of `batches` (any source of [`Batch`]es: the
+/// [`Batches`](crate::data::batches::Batches) of a dataset, a `Vec`; their labels are not
+/// read), in order, as one tensor `[N, ...]`, in evaluation mode. Batches of no images are
+/// skipped; with none at all the result has shape `[0]`.
+///
+/// ```
+/// use nn::data::{Dataset, batches::{Batches, Normalize}};
+/// use nn::inference::{classify_batches, predict_batches};
+/// use nn::layers::{Dense, Flatten, Sequential};
+/// use rand::SeedableRng;
+/// let mut rng = rand::rngs::StdRng::seed_from_u64(0);
+/// let mut model = Sequential::<f32>::new().add("flatten", Flatten).add("fc", Dense::new(12, 3, &mut rng));
+/// // Five 2x2 RGB images, in batches of 2.
+/// let data = Dataset::new((0..60).map(|v| v as u8).collect(), vec![0; 5], [2, 2, 3]).unwrap();
+/// let logits = predict_batches(&mut model, Batches::new(&data, 2, Normalize::CIFAR10).unwrap()).unwrap();
+/// assert_eq!(logits.shape(), &[5, 3]);
+/// let classes = classify_batches(&mut model, Batches::new(&data, 2, Normalize::CIFAR10).unwrap()).unwrap();
+/// assert_eq!(classes, logits.argmax_axis(1).unwrap());
+/// ```
+pub fn predict_batches<T: Element>(
+    model: &mut dyn Module<T>,
+    batches: impl IntoIterator<Item = Batch<T>>,
+) -> Result<Tensor<T>> {
+    let eval = EvalMode::new(model);
+    let outputs = batches
+        .into_iter()
+        .filter(|b| b.images.shape().first() != Some(&0))
+        .map(|b| eval.forward(&b.images))
+        .collect::<Result<Vec<_>>>()?;
+    match outputs.as_slice() {
+        [] => Tensor::from_vec(Vec::new(), &[0]),
+        [one] => Ok(one.clone()),
+        many => Tensor::concat(&many.iter().collect::<Vec<_>>(), 0),
+    }
+}
+
+/// The predicted class (the index of the highest output) of every image of `batches`, in
+/// order, in evaluation mode: [`classify`] over any source of batches.
+pub fn classify_batches<T: Element>(
+    model: &mut dyn Module<T>,
+    batches: impl IntoIterator<Item = Batch<T>>,
+) -> Result<Vec<usize>> {
+    let eval = EvalMode::new(model);
+    let mut classes = Vec::new();
+    for batch in batches
+        .into_iter()
+        .filter(|b| b.images.shape().first() != Some(&0))
+    {
+        let logits = eval.forward(&batch.images)?;
+        let axis = logits.rank().max(1) - 1;
+        classes.extend(logits.argmax_axis(axis)?);
+    }
+    Ok(classes)
 }

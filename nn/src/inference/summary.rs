@@ -41,13 +41,23 @@ impl Summary {
 /// use nn::inference::summary;
 /// use nn::models::lenet5;
 /// use rand::SeedableRng;
-/// let model = lenet5::<f32, _>(&mut rand::rngs::StdRng::seed_from_u64(1));
-/// let s = summary(&model, &[28, 28, 1]).unwrap();
+/// let mut model = lenet5::<f32, _>(&mut rand::rngs::StdRng::seed_from_u64(1));
+/// let s = summary(&mut model, &[28, 28, 1]).unwrap();
 /// assert_eq!(s.layers[0].output, [1, 28, 28, 6]);
 /// assert_eq!(s.parameters(), 61_706);
 /// println!("{s}");
 /// ```
-pub fn summary<T: Element>(model: &Sequential<T>, sample: &[usize]) -> Result<Summary> {
+pub fn summary<T: Element>(model: &mut Sequential<T>, sample: &[usize]) -> Result<Summary> {
+    // In evaluation mode: batch norm then takes one sample and records no running statistics
+    // from the probe's zeros.
+    let training = model.is_training();
+    model.set_training(false);
+    let s = probe(model, sample);
+    model.set_training(training);
+    s
+}
+
+fn probe<T: Element>(model: &Sequential<T>, sample: &[usize]) -> Result<Summary> {
     let mut input = vec![1];
     input.extend_from_slice(sample);
     let tape = Tape::<T>::no_grad();

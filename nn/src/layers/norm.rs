@@ -193,6 +193,9 @@ macro_rules! batch_norm_layer {
             fn set_training(&mut self, training: bool) {
                 self.0.set_training(training)
             }
+            fn is_training(&self) -> bool {
+                self.0.is_training()
+            }
             fn spatial_extent(&self) -> Option<SpatialExtent> {
                 $extent
             }

@@ -168,4 +168,7 @@ impl<T: Element> Module<T> for Residual<T> {
             .into_iter()
             .for_each(|(_, c)| c.set_training(training));
     }
+    fn is_training(&self) -> bool {
+        self.children().iter().any(|(_, c)| c.is_training())
+    }
 }

@@ -14,7 +14,7 @@
 //! which layers those are ([`Conversion::for_sequential`] finds them by running the model
 //! once on a zero input).
 
-use crate::layers::Sequential;
+use crate::layers::{Module, Sequential};
 use crate::torch_compat::TorchCompatError;
 use autograd::{Element, Tape, Tensor};
 use std::collections::BTreeMap;
@@ -66,10 +66,22 @@ impl Conversion {
     /// The conversion of a `Sequential` for inputs of one sample's shape `[H, W, C]`: the
     /// model runs once on zeros, and the first weighted layer after each layer that turns
     /// a rank-4 activation into a rank-2 one (a flatten) is marked as reading that map.
+    ///
+    /// The probe runs in evaluation mode (the model is put back in its mode afterwards), so
+    /// that batch norm neither needs more than one sample nor records running statistics
+    /// from the zeros.
     pub fn for_sequential<T: Element>(
-        model: &Sequential<T>,
+        model: &mut Sequential<T>,
         sample: &[usize],
     ) -> Result<Self, TorchCompatError> {
+        let training = model.is_training();
+        model.set_training(false);
+        let found = Self::probe(model, sample);
+        model.set_training(training);
+        found
+    }
+
+    fn probe<T: Element>(model: &Sequential<T>, sample: &[usize]) -> Result<Self, TorchCompatError> {
         let mut shape = vec![1];
         shape.extend_from_slice(sample);
         let tape = Tape::<T>::no_grad();

@@ -12,8 +12,8 @@
 //! use nn::models::lenet5;
 //! use nn::torch_compat::{self, Conversion};
 //! use rand::SeedableRng;
-//! let model = lenet5::<f32, _>(&mut rand::rngs::StdRng::seed_from_u64(1));
-//! let conversion = Conversion::for_sequential(&model, &[28, 28, 1]).unwrap();
+//! let mut model = lenet5::<f32, _>(&mut rand::rngs::StdRng::seed_from_u64(1));
+//! let conversion = Conversion::for_sequential(&mut model, &[28, 28, 1]).unwrap();
 //! assert_eq!(conversion.flattened("fc1.w"), Some([5, 5, 16]));
 //! let path = std::env::temp_dir().join(format!("lenet5-torch-{}.safetensors", std::process::id()));
 //! torch_compat::export(&model, &path, &conversion).unwrap();
@@ -94,13 +94,15 @@ pub enum TorchCompatError {
 }
 
 /// `state_dict` keys PyTorch writes that have no tapegrad counterpart and are skipped on
-/// import (batch norm's step counter).
+/// import (batch norm's count of training batches; it matters to PyTorch only with
+/// `momentum=None`, which tapegrad does not have).
 const IGNORED_SUFFIXES: [&str; 1] = ["num_batches_tracked"];
 
-/// Sets every parameter of `model` from the PyTorch `state_dict` in the safetensors file
-/// `path` (`F32` or `F64`), converted by `conversion`. Like `load_state_dict(strict=True)`
-/// it fails, changing nothing, when a parameter is missing, has another shape, or the file
-/// holds tensors the model does not have.
+/// Sets every parameter and buffer (batch norm's `running_mean` and `running_var`) of
+/// `model` from the PyTorch `state_dict` in the safetensors file `path` (`F32` or `F64`),
+/// converted by `conversion`. Like `load_state_dict(strict=True)` it fails, changing
+/// nothing, when a tensor is missing, has another shape, or the file holds tensors the model
+/// does not have.
 pub fn import<T: Element>(
     model: &mut dyn Module<T>,
     path: &Path,
@@ -138,13 +140,30 @@ pub fn import<T: Element>(
         converted.push((name, ours));
         used.push(key);
     }
+    // Buffers keep their names and their (per-channel) layout.
+    let mut buffers = Vec::new();
+    for (name, b) in model.buffers() {
+        let key = conversion.torch_name(&name);
+        let Some(theirs) = tensors.get(&key) else {
+            return Err(mismatch(format!("{key} (the buffer {name}) is not in the file")));
+        };
+        if theirs.shape() != b.shape() {
+            return Err(mismatch(format!(
+                "{key} has shape {:?}; the buffer {name} has shape {:?}",
+                theirs.shape(),
+                b.shape()
+            )));
+        }
+        buffers.push(theirs.cast::<T>());
+        used.push(key);
+    }
     let extra: Vec<&String> = tensors
         .keys()
         .filter(|k| !used.contains(k) && !IGNORED_SUFFIXES.iter().any(|s| k.ends_with(s)))
         .collect();
     if !extra.is_empty() {
         return Err(mismatch(format!(
-            "the file's tensors {extra:?} are not parameters of the model (its names: {:?})",
+            "the file's tensors {extra:?} are not parameters or buffers of the model (its names: {:?})",
             used
         )));
     }
@@ -152,12 +171,19 @@ pub fn import<T: Element>(
     for ((_, p), (_, value)) in params.iter_mut().zip(converted) {
         p.set(value).map_err(|e| mismatch(e.to_string()))?;
     }
+    drop(params);
+    for ((_, b), value) in model.buffers_mut().into_iter().zip(buffers) {
+        b.as_mut_slice().copy_from_slice(value.as_slice());
+    }
     Ok(())
 }
 
-/// Writes `model`'s parameters as a PyTorch `state_dict` in `f32` (PyTorch's default
-/// dtype) to the safetensors file `path`, converted by `conversion`; the file is written
-/// under a temporary name and renamed.
+/// Writes `model`'s parameters and buffers as a PyTorch `state_dict` in `f32` (PyTorch's
+/// default dtype) to the safetensors file `path`, converted by `conversion`; the file is
+/// written under a temporary name and renamed. Each batch-norm layer (a layer with a
+/// `running_mean` buffer) also gets the `num_batches_tracked` counter that PyTorch's
+/// `load_state_dict(strict=True)` asks for, as an `I64` scalar 0: tapegrad does not count
+/// the batches (PyTorch uses the count only with `momentum=None`).
 pub fn export<T: Element>(
     model: &dyn Module<T>,
     path: &Path,
@@ -180,9 +206,28 @@ pub fn export<T: Element>(
             .collect();
         tensors.push((conversion.torch_name(&name), theirs.shape().to_vec(), bytes));
     }
+    let mut counters = Vec::new();
+    for (name, b) in model.buffers() {
+        let bytes = b
+            .as_slice()
+            .iter()
+            .flat_map(|v| (v.to_f64() as f32).to_le_bytes())
+            .collect();
+        let key = conversion.torch_name(&name);
+        if let Some(layer) = key.strip_suffix("running_mean") {
+            counters.push((
+                format!("{layer}num_batches_tracked"),
+                Vec::new(),
+                0i64.to_le_bytes().to_vec(),
+            ));
+        }
+        tensors.push((key, b.shape().to_vec(), bytes));
+    }
     let views: Vec<(String, TensorView<'_>)> = tensors
         .iter()
-        .map(|(n, s, b)| TensorView::new(Dtype::F32, s.clone(), b).map(|v| (n.clone(), v)))
+        .map(|(n, s, b)| (n, s, b, Dtype::F32))
+        .chain(counters.iter().map(|(n, s, b)| (n, s, b, Dtype::I64)))
+        .map(|(n, s, b, dtype)| TensorView::new(dtype, s.clone(), b).map(|v| (n.clone(), v)))
         .collect::<Result<_, _>>()
         .map_err(|e| format(e.to_string()))?;
     let bytes = safetensors::serialize(views, None).map_err(|e| format(e.to_string()))?;
@@ -200,13 +245,15 @@ pub fn import_sequential<T: Element>(
     import(model, path, &conversion)
 }
 
-/// [`export`] of a `Sequential` whose samples have shape `[H, W, C]`.
+/// [`export`] of a `Sequential` whose samples have shape `[H, W, C]` (`&mut` for
+/// [`Conversion::for_sequential`]'s probe in evaluation mode; the model is not changed).
 pub fn export_sequential<T: Element>(
-    model: &Sequential<T>,
+    model: &mut Sequential<T>,
     path: &Path,
     sample: &[usize],
 ) -> Result<(), TorchCompatError> {
-    export(model, path, &Conversion::for_sequential(model, sample)?)
+    let conversion = Conversion::for_sequential(model, sample)?;
+    export(model, path, &conversion)
 }
 
 fn check_flatten(conversion: &Conversion, name: &str, shape: &[usize]) -> Result<(), String> {

@@ -1,4 +1,4 @@
-//! One epoch of training: a [`train_step`] per batch, run so that the
+//! One epoch of training: a [`train_step`](super::train_step) per batch, run so that the
 //! machine is kept busy, which a hand-written loop would have to arrange itself:
 //!
 //! - the whole epoch runs on the kernels' thread pool with the other threads kept awake
@@ -9,8 +9,10 @@
 //! - the learning rate follows a schedule over the global step count, and a loss that is not
 //!   finite stops the epoch with an error naming the step.
 
+use super::loss::{CrossEntropy, Loss};
 use super::optim::{LrSchedule, Optimizer};
-use super::train_step;
+use super::train_step_with;
+use crate::data::Pixel;
 use crate::data::batches::{Batch, Batches};
 use crate::layers::Module;
 use autograd::Element;
@@ -87,20 +89,42 @@ pub struct Schedule<'a> {
 /// let data = synthetic::generate(64, 1);
 /// let mut model = lenet5::<f32, _>(&mut rand::rngs::StdRng::seed_from_u64(0));
 /// let mut sgd = Sgd::new(0.05).momentum(0.9);
-/// let batches = Batches::<f32>::new(&data, 16, Normalize::MNIST).shuffled(7, 0);
+/// let batches = Batches::<f32>::new(&data, 16, Normalize::MNIST).unwrap().shuffled(7, 0);
 /// let summary = train_epoch(&mut model, &mut sgd, batches, None, |_| {}).unwrap();
 /// assert_eq!((summary.steps, summary.samples), (4, 64));
 /// assert!(summary.mean_loss.is_finite());
 /// ```
-pub fn train_epoch<T: Element>(
+pub fn train_epoch<T: Element, P: Pixel>(
     model: &mut dyn Module<T>,
     optimizer: &mut dyn Optimizer<T>,
-    batches: Batches<'_, T>,
+    batches: Batches<'_, T, P>,
     schedule: Option<Schedule<'_>>,
     on_step: impl FnMut(&StepReport) + Send,
 ) -> Result<EpochSummary, EpochError> {
+    train_epoch_with(
+        model,
+        optimizer,
+        batches,
+        schedule,
+        &CrossEntropy::default(),
+        on_step,
+    )
+}
+
+/// [`train_epoch`] with another [`Loss`] than softmax cross-entropy.
+pub fn train_epoch_with<T: Element, P: Pixel>(
+    model: &mut dyn Module<T>,
+    optimizer: &mut dyn Optimizer<T>,
+    batches: Batches<'_, T, P>,
+    schedule: Option<Schedule<'_>>,
+    loss: &dyn Loss<T>,
+    on_step: impl FnMut(&StepReport) + Send,
+) -> Result<EpochSummary, EpochError> {
     let step = |model: &mut dyn Module<T>, optimizer: &mut dyn Optimizer<T>, batch: &Batch<T>| {
-        Ok((train_step(model, optimizer, batch)?.to_f64(), batch.labels.len()))
+        Ok((
+            train_step_with(model, optimizer, batch, loss)?.to_f64(),
+            batch.labels.len(),
+        ))
     };
     run_epoch(model, optimizer, batches, schedule, on_step, step)
 }
@@ -108,10 +132,10 @@ pub fn train_epoch<T: Element>(
 /// The loop of [`train_epoch`] around any training step: `step` trains on one batch and
 /// returns the step's mean loss and the samples it counts (all processes' in data-parallel
 /// training, [`crate::distributed`]).
-pub(crate) fn run_epoch<T: Element>(
+pub(crate) fn run_epoch<T: Element, P: Pixel>(
     model: &mut dyn Module<T>,
     optimizer: &mut dyn Optimizer<T>,
-    mut batches: Batches<'_, T>,
+    mut batches: Batches<'_, T, P>,
     schedule: Option<Schedule<'_>>,
     mut on_step: impl FnMut(&StepReport) + Send,
     step_fn: impl Fn(&mut dyn Module<T>, &mut dyn Optimizer<T>, &Batch<T>) -> Result<(f64, usize), EpochError>

@@ -1,22 +1,35 @@
-//! Training: one step and evaluation for classifiers (what every training loop repeats), an
-//! epoch loop that keeps the machine busy ([`epoch`]), optimizers and learning-rate
-//! schedules ([`optim`]), and checkpoints ([`checkpoint`]).
+//! Training: the [`Trainer`] that owns the whole loop (epochs, schedule, loss, validation,
+//! checkpoints every N steps, resuming, early stopping, progress), and the parts it is made
+//! of for those who write their own loop: one step and evaluation for classifiers, an epoch
+//! loop that keeps the machine busy ([`epoch`]), losses ([`loss`]), optimizers and
+//! learning-rate schedules ([`optim`]), checkpoints ([`checkpoint`]), and the
+//! single-process or data-parallel [`strategy`].
 
 pub mod checkpoint;
 pub mod epoch;
+pub mod loss;
 pub mod optim;
+pub mod strategy;
+mod trainer;
 
-use crate::data::Dataset;
+pub use strategy::{SingleProcess, Strategy};
+pub use trainer::{
+    Checkpoints, Control, EarlyStopping, EpochRecord, History, Monitor, StopReason, TrainError, Trainer,
+};
+
 use crate::data::batches::{Batch, Batches, Normalize};
+use crate::data::{Dataset, Pixel};
 use crate::inference::EvalMode;
 use crate::layers::Module;
-use crate::ops::loss::{Reduction, softmax_cross_entropy};
+use crate::ops::loss::Reduction;
+use crate::train::loss::{CrossEntropy, Loss};
 use crate::train::optim::Optimizer;
 use autograd::runtime::parallel;
 use autograd::{Element, Result, Tape};
 
 /// One step on a fresh tape: forward, softmax cross-entropy (mean), backward, optimizer
-/// update. Returns the batch's loss before the update.
+/// update. Returns the batch's loss before the update. [`train_step_with`] takes another
+/// [`Loss`].
 ///
 /// The tape is dropped before the update, so parameters are updated in place without copies.
 ///
@@ -27,18 +40,29 @@ pub fn train_step<T: Element>(
     optimizer: &mut dyn Optimizer<T>,
     batch: &Batch<T>,
 ) -> Result<T> {
-    parallel::install(|| train_step_here(model, optimizer, batch))
+    train_step_with(model, optimizer, batch, &CrossEntropy::default())
+}
+
+/// [`train_step`] with the mean of `loss` over the batch.
+pub fn train_step_with<T: Element>(
+    model: &mut dyn Module<T>,
+    optimizer: &mut dyn Optimizer<T>,
+    batch: &Batch<T>,
+    loss: &dyn Loss<T>,
+) -> Result<T> {
+    parallel::install(|| train_step_here(model, optimizer, batch, loss))
 }
 
 fn train_step_here<T: Element>(
     model: &mut dyn Module<T>,
     optimizer: &mut dyn Optimizer<T>,
     batch: &Batch<T>,
+    loss_fn: &dyn Loss<T>,
 ) -> Result<T> {
     let (loss, grads) = {
         let tape = Tape::new();
         let logits = model.forward(&tape.constant(batch.images.clone()))?;
-        let loss = softmax_cross_entropy(&logits, &batch.labels, Reduction::Mean)?;
+        let loss = loss_fn.loss(&logits, &batch.labels, Reduction::Mean)?;
         (loss.value().item()?, tape.backward(&loss)?)
     };
     optimizer.step(model.parameters_mut(), &grads)?;
@@ -48,7 +72,7 @@ fn train_step_here<T: Element>(
 /// A classifier's results on a dataset.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Evaluation {
-    /// The mean softmax cross-entropy.
+    /// The mean loss per sample (softmax cross-entropy, or the [`Trainer`]'s loss).
     pub loss: f64,
     /// The fraction of images whose highest logit is their label.
     pub accuracy: f64,
@@ -56,16 +80,18 @@ pub struct Evaluation {
     pub confusion: Vec<Vec<usize>>,
 }
 
-/// Runs `model` over `data` in evaluation mode on tapes that record nothing; the model is
-/// back in the mode it was in afterwards.
-pub fn evaluate<T: Element>(
+/// Runs `model` over `data` (images of any shape and channel count, `u8` or `f32`) in
+/// evaluation mode on tapes that record nothing, each image normalised by `normalize` as
+/// [`Batches::new`] does (and failing as it does); the model is back in the mode it was in
+/// afterwards.
+pub fn evaluate<T: Element, P: Pixel>(
     model: &mut dyn Module<T>,
-    data: &Dataset,
+    data: &Dataset<P>,
     batch_size: usize,
     normalize: Normalize,
     classes: usize,
 ) -> Result<Evaluation> {
-    evaluate_batches(model, Batches::<T>::new(data, batch_size, normalize), classes)
+    evaluate_batches(model, Batches::<T, P>::new(data, batch_size, normalize)?, classes)
 }
 
 /// [`evaluate`] over any source of batches (images of any shape, labels in `0..classes`):
@@ -87,7 +113,7 @@ pub fn evaluate_batches<T: Element>(
     batches: impl IntoIterator<Item = Batch<T>>,
     classes: usize,
 ) -> Result<Evaluation> {
-    Ok(tally(model, batches, classes)?.evaluation())
+    Ok(tally(model, batches, classes, &CrossEntropy::default())?.evaluation())
 }
 
 /// The sums behind an [`Evaluation`] (one process's part of the data in data-parallel
@@ -115,11 +141,12 @@ impl Tally {
     }
 }
 
-/// The sums of [`evaluate_batches`]; empty batches are skipped.
+/// The sums of [`evaluate_batches`], the loss being `loss`; empty batches are skipped.
 pub(crate) fn tally<T: Element>(
     model: &mut dyn Module<T>,
     batches: impl IntoIterator<Item = Batch<T>>,
     classes: usize,
+    loss_fn: &dyn Loss<T>,
 ) -> Result<Tally> {
     let eval = EvalMode::new(model);
     let mut confusion = vec![vec![0usize; classes]; classes];
@@ -129,7 +156,8 @@ pub(crate) fn tally<T: Element>(
         let logits = eval.forward(&batch.images)?;
         let loss = parallel::install(|| {
             let tape = Tape::no_grad();
-            softmax_cross_entropy(&tape.constant(logits.clone()), &batch.labels, Reduction::Sum)?
+            loss_fn
+                .loss(&tape.constant(logits.clone()), &batch.labels, Reduction::Sum)?
                 .value()
                 .item()
         })?;

@@ -100,5 +100,6 @@ pub fn load_mnist(dir: impl AsRef<Path>, split: Split) -> Result<Dataset, IdxErr
         labels,
         rows: images.rows,
         cols: images.cols,
+        channels: 1,
     })
 }

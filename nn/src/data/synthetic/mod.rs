@@ -146,6 +146,7 @@ pub fn generate(count: usize, seed: u64) -> Dataset {
         labels,
         rows: SIDE,
         cols: SIDE,
+        channels: 1,
     }
 }
 

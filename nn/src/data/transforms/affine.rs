@@ -15,7 +15,7 @@
 //! shear `φ` slants it along `x`. The value at a non-integer `p` is the bilinear mix of its
 //! four neighbours, each neighbour outside the image reading as the fill value.
 
-use super::{Pixel, bilinear};
+use super::{ImageShape, Pixel, bilinear};
 use autograd::{Error, Result};
 
 /// One affine transform (the parameters a [`RandomAffine`](super::RandomAffine) draws).
@@ -39,29 +39,6 @@ impl Default for Affine {
             scale: 1.0,
             shear: 0.0,
         }
-    }
-}
-
-/// The shape of one image, channels-last: `[H, W, C]`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ImageShape {
-    /// Height.
-    pub h: usize,
-    /// Width.
-    pub w: usize,
-    /// Channels.
-    pub c: usize,
-}
-
-impl ImageShape {
-    /// The number of values of an image of this shape.
-    pub fn len(&self) -> usize {
-        self.h * self.w * self.c
-    }
-
-    /// Whether the image has no values.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 }
 

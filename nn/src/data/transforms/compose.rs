@@ -1,7 +1,9 @@
 //! [`Transform`]: one random transform of a sample; [`Compose`]: several, each applied with
-//! its own probability, in order.
+//! its own probability, in order, to one image or to a whole dataset.
 
 use super::{Elastic, ImageShape, Pixel, RandomAffine, sample_rng};
+use crate::data::Dataset;
+use autograd::runtime::parallel;
 use autograd::{Error, Result};
 use rand::RngExt;
 use rand::rngs::StdRng;
@@ -175,5 +177,44 @@ impl<P: Pixel> Compose<P> {
             transform.apply(rng, shape, fill, scratch, dst)?;
         }
         Ok(())
+    }
+
+    /// A copy of `data` with image `i` transformed by the stream of `(seed, 0, i)`, the
+    /// outside reading as 0 (black): a fixed augmented copy of a test set, for instance
+    /// (the images are split across the pool's threads; the result does not depend on
+    /// their number).
+    ///
+    /// ```
+    /// use nn::data::{Dataset, transforms::{Compose, RandomAffine}};
+    /// let data = Dataset::new(vec![255u8; 2 * 16], vec![3, 4], [4, 4, 1]).unwrap();
+    /// let turned = Compose::new().then(RandomAffine::new().degrees(30.0), 1.0);
+    /// let copy = turned.apply_to_dataset(&data, 9).unwrap();
+    /// assert_eq!(copy.labels, data.labels);
+    /// assert_ne!(copy.images, data.images);
+    /// ```
+    pub fn apply_to_dataset(&self, data: &Dataset<P>, seed: u64) -> Result<Dataset<P>> {
+        data.check("Compose::apply_to_dataset")?;
+        let shape = data.shape();
+        let n = shape.len();
+        let zero = P::from_f32(0.0);
+        let mut images = vec![zero; data.images.len()];
+        const PART: usize = 256;
+        let parts = images.chunks_mut(PART * n).enumerate();
+        let split = parallel::worth_splitting(data.len().div_ceil(PART), true);
+        let results = parallel::for_each_part(parts, split, |_, (p, out): (usize, &mut [P])| {
+            let mut scratch = Vec::with_capacity(n);
+            for (k, dst) in out.chunks_exact_mut(n).enumerate() {
+                let i = p * PART + k;
+                let mut rng = sample_rng(seed, 0, i as u64);
+                self.apply_with(data.image(i), shape, zero, &mut rng, dst, &mut scratch)?;
+            }
+            Ok(())
+        });
+        results.into_iter().collect::<Result<()>>()?;
+        Ok(Dataset {
+            images,
+            labels: data.labels.clone(),
+            ..*data
+        })
     }
 }

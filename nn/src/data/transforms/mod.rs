@@ -34,48 +34,18 @@ mod elastic;
 mod erasing;
 mod recipe;
 
-pub use affine::{Affine, ImageShape};
+pub use affine::Affine;
 pub use compose::{Compose, Transform};
 pub use elastic::{DisplacementField, Elastic};
 pub use erasing::{EraseValue, RandomErasing};
 pub use recipe::Recipe;
 
+/// Re-exported from [`crate::data`], where they live (the old paths keep working).
+pub use crate::data::pixel::{ImageShape, Pixel};
+
 use autograd::{Error, Result};
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
-
-/// A pixel value a transform can mix: `u8` (rounded and clamped to `0..=255` when written)
-/// or `f32` (as computed).
-pub trait Pixel: Copy {
-    /// The value as `f32`.
-    fn to_f32(self) -> f32;
-    /// A mixed value written back.
-    fn from_f32(v: f32) -> Self;
-}
-
-impl Pixel for u8 {
-    #[inline(always)]
-    fn to_f32(self) -> f32 {
-        self as f32
-    }
-    #[inline(always)]
-    fn from_f32(v: f32) -> Self {
-        // Rounded half up (as `round` for the values a mix of bytes gives) without a call into
-        // the math library; `as` truncates toward zero, saturates and maps NaN to 0.
-        (v + 0.5) as u8
-    }
-}
-
-impl Pixel for f32 {
-    #[inline(always)]
-    fn to_f32(self) -> f32 {
-        self
-    }
-    #[inline(always)]
-    fn from_f32(v: f32) -> Self {
-        v
-    }
-}
 
 /// The random stream of sample `index` in epoch `epoch` of a run seeded with `seed`: a
 /// function of the three numbers only (SplitMix64 finalisation of each, chained), so it does

@@ -1,8 +1,6 @@
-//! Named augmentation recipes for digit images, and the transform of a whole dataset.
+//! Named augmentation recipes for digit images.
 
-use super::{Compose, Elastic, ImageShape, RandomAffine, RandomErasing, sample_rng};
-use crate::data::Dataset;
-use autograd::runtime::parallel;
+use super::{Compose, Elastic, RandomAffine, RandomErasing};
 use autograd::{Error, Result};
 
 /// The parameters of an augmentation of 28x28 digit images, each step off at zero: a
@@ -172,49 +170,5 @@ impl Recipe {
         } else {
             parts.join(", then ")
         }
-    }
-}
-
-impl Compose<u8> {
-    /// A copy of `data` with image `i` transformed by the stream of `(seed, 0, i)`, the
-    /// outside reading as 0 (black): a fixed augmented copy of a test set, for instance
-    /// (the images are split across the pool's threads; the result does not depend on
-    /// their number).
-    ///
-    /// ```
-    /// use nn::data::{Dataset, transforms::{Compose, RandomAffine}};
-    /// let data = Dataset { images: vec![255; 2 * 16], labels: vec![3, 4], rows: 4, cols: 4 };
-    /// let turned = Compose::new().then(RandomAffine::new().degrees(30.0), 1.0);
-    /// let copy = turned.apply_to_dataset(&data, 9).unwrap();
-    /// assert_eq!(copy.labels, data.labels);
-    /// assert_ne!(copy.images, data.images);
-    /// ```
-    pub fn apply_to_dataset(&self, data: &Dataset, seed: u64) -> Result<Dataset> {
-        let shape = ImageShape {
-            h: data.rows,
-            w: data.cols,
-            c: 1,
-        };
-        let n = shape.len();
-        let mut images = vec![0u8; data.images.len()];
-        const PART: usize = 256;
-        let parts = images.chunks_mut(PART * n.max(1)).enumerate();
-        let split = parallel::worth_splitting(data.len().div_ceil(PART), true);
-        let results = parallel::for_each_part(parts, split, |_, (p, out): (usize, &mut [u8])| {
-            let mut scratch = Vec::with_capacity(n);
-            for (k, dst) in out.chunks_exact_mut(n.max(1)).enumerate() {
-                let i = p * PART + k;
-                let mut rng = sample_rng(seed, 0, i as u64);
-                self.apply_with(data.image(i), shape, 0, &mut rng, dst, &mut scratch)?;
-            }
-            Ok(())
-        });
-        results.into_iter().collect::<Result<()>>()?;
-        Ok(Dataset {
-            images,
-            labels: data.labels.clone(),
-            rows: data.rows,
-            cols: data.cols,
-        })
     }
 }
