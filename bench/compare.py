@@ -2,7 +2,7 @@
 """Run tapegrad's benchmark suite and its PyTorch twin side by side; print one report.
 
     python3 bench/compare.py [--rounds K] [--runs R] [--mnist-dir DIR] [--quick]
-                             [--markdown PATH]
+                             [--isa avx2|avx512|native] [--filter SUBSTRING] [--markdown PATH]
 
 Builds the Rust suite once (`cargo bench --bench suite --no-run`), then alternates separate
 processes of the two sides so that both see the same machine (its speed drifts over minutes):
@@ -17,6 +17,11 @@ processes of the two sides so that both see the same machine (its speed drifts o
 Both sides follow one contract (see bench/README.md): same subcommands and arguments, one
 JSON object per line on stdout; other stdout lines are ignored. Every child gets
 OMP_NUM_THREADS, MKL_NUM_THREADS and RAYON_NUM_THREADS set to its thread count and a timeout.
+
+`--isa` caps the instruction set of both sides' kernels (tapegrad's `TAPEGRAD_SIMD`, PyTorch's
+`ATEN_CPU_CAPABILITY`), so a machine with AVX-512 measures the AVX2 comparison too; each side
+prints the level it ran at (a JSON line with `simd_level`), and the report names them.
+`--filter` keeps the ops rows and e2e configurations whose name contains the substring.
 
 The report (Markdown, printed and optionally written to --markdown) holds the ops table, the
 e2e table, the 2-vs-1-thread scaling of each side, and the machine, versions, date and
@@ -45,6 +50,18 @@ E2E_BATCHES = (16, 64, 256)
 E2E_THREADS = (1, 2)
 QUICK_SAMPLES = 10000
 STDERR_TAIL_LINES = 20
+# --isa: the CPU flags it needs (as tapegrad's `simd::level` and ATen detect them) and the
+# value of each side's cap (None: the variable is removed, each side picks its widest level).
+ISA_FLAGS = {
+    "avx2": ("avx2", "fma"),
+    "avx512": ("avx512f", "avx512bw", "avx512dq", "avx512vl", "avx2", "fma"),
+    "native": (),
+}
+ISA_ENV = {
+    "avx2": {"TAPEGRAD_SIMD": "avx2", "ATEN_CPU_CAPABILITY": "avx2"},
+    "avx512": {"TAPEGRAD_SIMD": "avx512", "ATEN_CPU_CAPABILITY": "avx512"},
+    "native": {"TAPEGRAD_SIMD": None, "ATEN_CPU_CAPABILITY": None},
+}
 
 
 def log(message):
@@ -99,9 +116,14 @@ def json_lines(stdout):
 class Runner:
     """Launches both sides' processes and keeps what they report."""
 
-    def __init__(self, rust_command, timeout):
+    def __init__(self, rust_command, timeout, isa="native", filtered=False):
         self.commands = {"tapegrad": rust_command, "torch": [sys.executable, str(TORCH_SUITE)]}
         self.timeout = timeout
+        self.isa_env = ISA_ENV[isa]
+        # With --filter, a child may rightly have no rows to print.
+        self.filtered = filtered
+        # side -> the SIMD levels its children reported (one, unless something is wrong).
+        self.levels = {side: [] for side in SIDES}
         # side -> row name -> list of result dicts, one per round that produced the row.
         self.results = {side: {} for side in SIDES}
         self.failures = {side: 0 for side in SIDES}
@@ -116,6 +138,11 @@ class Runner:
         env = dict(os.environ)
         for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "RAYON_NUM_THREADS"):
             env[var] = str(threads)
+        for var, value in self.isa_env.items():
+            if value is None:
+                env.pop(var, None)
+            else:
+                env[var] = value
         command = self.commands[side] + args
         try:
             proc = subprocess.run(
@@ -127,8 +154,15 @@ class Runner:
         except subprocess.TimeoutExpired as timeout:
             stdout, stderr = as_text(timeout.stdout), as_text(timeout.stderr)
             problem = f"timed out after {self.timeout} s"
-        rows = [row for row in json_lines(stdout) if "name" in row]
+        objects = list(json_lines(stdout))
+        rows = [row for row in objects if "name" in row]
+        level = next((o["simd_level"] for o in objects if "simd_level" in o), None)
+        if level is not None and level not in self.levels[side]:
+            self.levels[side].append(level)
         if problem is None and not rows:
+            if self.filtered and level is not None:
+                log(f"{label}: no row matches --filter")
+                return
             if side == "torch":
                 self.torch_missing = stderr.strip() or "the PyTorch side printed no rows"
                 log(f"{label}: PyTorch gave no rows; its columns read n/a:\n{tail(stderr)}")
@@ -149,17 +183,23 @@ class Runner:
         if rows and "samples_per_sec" not in rows[0]:
             log(f"{label}: {len(rows)} rows")
 
+    def ran(self, name):
+        """Whether either side reported the row (with --filter, some never run)."""
+        return any(name in self.results[side] for side in SIDES)
+
     def values(self, side, name, key):
         """Every round's `key` for one row and side (rows without a number there are skipped)."""
         return [r[key] for r in self.results[side].get(name, []) if is_number(r.get(key))]
 
 
-def run_ops(runner, rounds, runs):
+def run_ops(runner, rounds, runs, row_filter=None, threads=OPS_THREADS):
     """K rounds of the ops suite, tapegrad then PyTorch in each; returns the row names."""
-    args = ["ops", "--threads", str(OPS_THREADS), "--runs", str(runs)]
+    args = ["ops", "--threads", str(threads), "--runs", str(runs)]
+    if row_filter:
+        args += ["--filter", row_filter]
     for k in range(1, rounds + 1):
         for side in SIDES:
-            runner.run(side, args, OPS_THREADS, f"[ops round {k}/{rounds}] {side}")
+            runner.run(side, args, threads, f"[ops round {k}/{rounds}] {side}")
     # Only ops rows are recorded so far; tapegrad's order first, then rows only PyTorch has.
     return list(dict.fromkeys(name for side in SIDES for name in runner.results[side]))
 
@@ -169,10 +209,13 @@ def e2e_name(batch, threads):
     return f"lenet5_train_b{batch}_t{threads}"
 
 
-def run_e2e(runner, rounds, mnist_dir, samples):
-    """Every e2e configuration, K alternating tapegrad / PyTorch processes each."""
+def run_e2e(runner, rounds, mnist_dir, samples, row_filter=None):
+    """Every e2e configuration (that `row_filter` keeps), K alternating tapegrad / PyTorch
+    processes each."""
     for batch in E2E_BATCHES:
         for threads in E2E_THREADS:
+            if row_filter and row_filter not in e2e_name(batch, threads):
+                continue
             args = ["e2e", "--threads", str(threads), "--batch", str(batch)]
             if mnist_dir:
                 args += ["--mnist-dir", mnist_dir]
@@ -263,6 +306,8 @@ def e2e_tables(runner):
             fig = {s: e2e_figures(runner, s, batch, threads) for s in SIDES}
             per_threads[threads] = fig
             (t_sps, t_rss), (p_sps, p_rss) = fig["tapegrad"], fig["torch"]
+            if runner.filtered and not runner.ran(e2e_name(batch, threads)):
+                continue
             rows.append(
                 [
                     f"`{e2e_name(batch, threads)}`",
@@ -275,6 +320,8 @@ def e2e_tables(runner):
                 ]
             )
         one, two = per_threads[1], per_threads[2]
+        if runner.filtered and not all(runner.ran(e2e_name(batch, t)) for t in E2E_THREADS):
+            continue
         scaling.append(
             [f"batch {batch}"] + [ratio_cell(two[s][0], one[s][0], "×") for s in SIDES]
         )
@@ -289,6 +336,52 @@ def e2e_tables(runner):
     ]
     scaling_header = ["2 threads vs 1 thread (samples/s ratio)", "tapegrad", "PyTorch"]
     return table(header, rows), table(scaling_header, scaling)
+
+
+def cpu_flags():
+    """The CPU's feature flags from /proc/cpuinfo (None where it cannot be read)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return None
+    for line in text.splitlines():
+        if line.startswith("flags"):
+            return set(line.split(":", 1)[1].split())
+    return None
+
+
+def check_isa(isa):
+    """Exit with a clear error when this CPU lacks what `--isa` asks for."""
+    flags = cpu_flags()
+    if flags is None:
+        if ISA_FLAGS[isa]:
+            log(f"warning: /proc/cpuinfo has no CPU flags; cannot check --isa {isa} (the report "
+                "shows the level each side ran at)")
+        return
+    missing = [f for f in ISA_FLAGS[isa] if f not in flags]
+    if missing:
+        sys.exit(
+            f"error: --isa {isa}: this CPU ({cpu_model()}) lacks {', '.join(missing)}; "
+            f"run --isa native or a narrower level"
+        )
+
+
+def isa_lines(runner, isa):
+    """The report's lines on the instruction sets: asked for, and what each side ran at."""
+    caps = ", ".join(
+        f"`{var}={value}`" if value else f"`{var}` unset" for var, value in ISA_ENV[isa].items()
+    )
+    ran = "; ".join(
+        f"{side} ran at {', '.join(runner.levels[side]) or 'an unreported level'}"
+        for side in SIDES
+        if not (side == "torch" and runner.torch_missing)
+    )
+    lines = [f"- Instruction set: `--isa {isa}` ({caps}); {ran}"]
+    if isa != "native":
+        off = [s for s in SIDES if runner.levels[s] and runner.levels[s] != [isa]]
+        if off:
+            lines.append(f"- **A side did not run at {isa}**: {', '.join(off)}; see above.")
+    return lines
 
 
 def cpu_model():
@@ -320,7 +413,7 @@ def report(runner, names, args, rounds, runs, samples, load_before):
     epoch = f"first {samples} samples" if samples else "60000 samples"
     load_after = os.getloadavg()
     parts = [
-        "## tapegrad vs PyTorch on the CPU",
+        f"## tapegrad vs PyTorch on the CPU (`--isa {args.isa}`)",
         "",
         f"- Machine: {cpu_model()}, {os.cpu_count()} logical cores; "
         f"load average (1 min) {load_before:.2f} before, {load_after[0]:.2f} after",
@@ -329,11 +422,14 @@ def report(runner, names, args, rounds, runs, samples, load_before):
         f"- Date: {datetime.datetime.now().astimezone().isoformat(timespec='seconds')}",
         f"- Command: `{shlex.join(['python3', 'bench/compare.py'] + sys.argv[1:])}`",
         f"- Method: separate processes, tapegrad then PyTorch in each of {rounds} round(s); "
-        f"ops: median of {runs} runs per process at {OPS_THREADS} threads, then median over "
+        f"ops: median of {runs} runs per process at {args.ops_threads} threads, then median over "
         f"rounds; e2e: one epoch ({epoch}, {data}), median samples/s over rounds, "
         "maximum peak RSS (VmHWM).",
     ]
-    if load_before > (os.cpu_count() or 1) - OPS_THREADS + 0.5:
+    parts += isa_lines(runner, args.isa)
+    if args.filter:
+        parts.append(f"- Rows: those whose name contains `{args.filter}` (`--filter`)")
+    if load_before > (os.cpu_count() or 1) - args.ops_threads + 0.5:
         parts.append(
             f"- **The machine was busy** (load average {load_before:.2f} at the start): other "
             "processes preempt the worker threads, so multi-threaded figures are unreliable."
@@ -344,19 +440,11 @@ def report(runner, names, args, rounds, runs, samples, load_before):
         failed = ", ".join(f"{s}: {n}" for s, n in runner.failures.items() if n)
         parts.append(f"- **Failed child processes** ({failed}); see the runner's stderr.")
     e2e, scaling = e2e_tables(runner)
-    parts += [
-        "",
-        f"### Ops (f32, {OPS_THREADS} threads)",
-        "",
-        ops_table(runner, names),
-        "",
-        "### LeNet-5 training throughput (Adam, one epoch)",
-        "",
-        e2e,
-        "",
-        scaling,
-        "",
-    ]
+    if names or not args.filter:
+        parts += ["", f"### Ops (f32, {args.ops_threads} threads)", "", ops_table(runner, names)]
+    if any(runner.ran(e2e_name(b, t)) for b in E2E_BATCHES for t in E2E_THREADS) or not args.filter:
+        parts += ["", "### LeNet-5 training throughput (Adam, one epoch)", "", e2e, "", scaling]
+    parts.append("")
     return "\n".join(parts)
 
 
@@ -385,6 +473,27 @@ def parse_args():
         help=f"one round, e2e on the first {QUICK_SAMPLES} samples only",
     )
     parser.add_argument(
+        "--isa",
+        choices=tuple(ISA_FLAGS),
+        default="native",
+        help="cap both sides' kernels at this instruction set (TAPEGRAD_SIMD and "
+        "ATEN_CPU_CAPABILITY); native (the default) lets each pick its widest",
+    )
+    parser.add_argument(
+        "--filter",
+        metavar="SUBSTRING",
+        help="only the ops rows and e2e configurations whose name contains SUBSTRING "
+        "(e.g. maxpool, lenet5_train_b64_t2)",
+    )
+    parser.add_argument(
+        "--ops-threads",
+        metavar="T",
+        type=int,
+        default=OPS_THREADS,
+        help=f"threads of the ops rows (default {OPS_THREADS}; 1 is less exposed to other "
+        "processes on a busy machine)",
+    )
+    parser.add_argument(
         "--markdown", metavar="PATH", help="also write the report to this Markdown file"
     )
     parser.add_argument(
@@ -402,6 +511,8 @@ def parse_args():
     args = parser.parse_args()
     if args.rounds is not None and args.rounds < 1:
         parser.error("--rounds must be at least 1")
+    if args.ops_threads < 1:
+        parser.error("--ops-threads must be at least 1")
     if args.runs is not None and args.runs < 20:
         parser.error("--runs must be at least 20")
     return args
@@ -414,15 +525,16 @@ def main():
     samples = QUICK_SAMPLES if args.quick else None
     if args.mnist_dir:  # the children run in the repository root
         args.mnist_dir = str(Path(args.mnist_dir).resolve())
+    check_isa(args.isa)
     load_before = os.getloadavg()[0]
 
     if args.rust_bin:
         rust_command = [str(Path(args.rust_bin).resolve())]
     else:
         rust_command = [build_rust_suite()]
-    runner = Runner(rust_command, args.timeout)
-    names = run_ops(runner, rounds, runs)
-    run_e2e(runner, rounds, args.mnist_dir, samples)
+    runner = Runner(rust_command, args.timeout, args.isa, filtered=bool(args.filter))
+    names = run_ops(runner, rounds, runs, args.filter, args.ops_threads)
+    run_e2e(runner, rounds, args.mnist_dir, samples, args.filter)
 
     text = report(runner, names, args, rounds, runs, samples, load_before)
     print(text)

@@ -443,6 +443,9 @@ def main():
         )
         return
     set_threads(args.threads)
+    # Which kernels ATen dispatches to (capped by ATEN_CPU_CAPABILITY): the runner's report
+    # names it (a line without "name", so it is no result row).
+    emit({"side": "torch", "simd_level": torch.backends.cpu.get_cpu_capability().lower()})
     {"ops": cmd_ops, "e2e": cmd_e2e}[args.command](args)
 
 

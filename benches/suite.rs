@@ -12,7 +12,7 @@
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use std::time::Instant;
-use tapegrad::autograd::runtime::parallel;
+use tapegrad::autograd::runtime::{parallel, simd};
 use tapegrad::autograd::{Tape, Tensor, Var};
 use tapegrad::nn::data::Dataset;
 use tapegrad::nn::data::batches::{Batches, Normalize};
@@ -290,9 +290,24 @@ fn e2e(a: &Args) -> Result<(), String> {
     Ok(())
 }
 
+/// The level as `TAPEGRAD_SIMD` and the runner's `--isa` spell it.
+fn simd_name(level: simd::Level) -> &'static str {
+    match level {
+        simd::Level::Baseline => "baseline",
+        simd::Level::Avx2 => "avx2",
+        simd::Level::Avx512 => "avx512",
+    }
+}
+
 fn main() {
     let result = parse_args().and_then(|a| {
         parallel::set_num_threads(a.threads)?;
+        // The kernels' instruction set (capped by TAPEGRAD_SIMD): the runner's report names it
+        // (a line without "name", so it is no result row).
+        println!(
+            "{{\"side\": \"tapegrad\", \"simd_level\": \"{}\"}}",
+            simd_name(simd::level())
+        );
         match a.mode.as_str() {
             "ops" => {
                 // On a thread of the kernels' pool, which then takes part in the kernels, as

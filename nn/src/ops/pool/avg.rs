@@ -2,6 +2,10 @@
 //! `M = 1/(f_H·f_W)` over the window (`docs/lecture.md#pooling`).
 
 use super::geometry::{Pool2dConfig, PoolGeometry, over_samples};
+#[cfg(target_arch = "x86_64")]
+use super::x86;
+#[cfg(target_arch = "x86_64")]
+use autograd::runtime::simd::{as_f32, as_f32_mut};
 use autograd::runtime::{buffer, simd};
 use autograd::{CustomOp, Element, Result, Saved, Tensor, Var};
 
@@ -35,11 +39,25 @@ impl<T: Element> CustomOp<T> for AvgPool2dOp {
         let (c, in_len, out_len) = (g.c, g.h * g.w * g.c, g.oh * g.ow * g.c);
         let x = inputs[0].as_slice();
         let mut y = buffer::take_zeroed::<T>(g.n * out_len);
+        #[cfg(target_arch = "x86_64")]
+        let level = simd::level();
+        let divisor = |oh, ow| self.divisor(&g, oh, ow);
         let sample = |n: usize, ys: &mut [T]| {
+            let xs = &x[n * in_len..(n + 1) * in_len];
+            // f32 takes the kernels vectorised over channels (`x86`), other types the loop.
+            #[cfg(target_arch = "x86_64")]
+            if let (Some(xs), Some(ys)) = (as_f32(xs), as_f32_mut(ys)) {
+                match level {
+                    // SAFETY: the CPU has AVX-512F (`simd::level`).
+                    simd::Level::Avx512 => return unsafe { x86::avg_pool_avx512(xs, &g, ys, divisor) },
+                    // SAFETY: the CPU has AVX2 (`simd::level`).
+                    simd::Level::Avx2 => return unsafe { x86::avg_pool_avx2(xs, &g, ys, divisor) },
+                    simd::Level::Baseline => {}
+                }
+            }
             simd::dispatch(
                 #[inline(always)]
                 || {
-                    let xs = &x[n * in_len..(n + 1) * in_len];
                     for oh in 0..g.oh {
                         for ow in 0..g.ow {
                             let out = &mut ys[(oh * g.ow + ow) * c..(oh * g.ow + ow + 1) * c];
@@ -51,7 +69,7 @@ impl<T: Element> CustomOp<T> for AvgPool2dOp {
                                     }
                                 }
                             }
-                            let d = T::from_usize(self.divisor(&g, oh, ow));
+                            let d = T::from_usize(divisor(oh, ow));
                             out.iter_mut().for_each(|v| *v /= d);
                         }
                     }
@@ -69,16 +87,33 @@ impl<T: Element> CustomOp<T> for AvgPool2dOp {
         let (c, in_len, out_len) = (g.c, g.h * g.w * g.c, g.oh * g.ow * g.c);
         let dz = dz.as_slice();
         let mut da = buffer::take_dirty::<T>(g.n * in_len);
+        #[cfg(target_arch = "x86_64")]
+        let level = simd::level();
+        let divisor = |oh, ow| self.divisor(&g, oh, ow);
         let sample = |n: usize, das: &mut [T]| {
             das.fill(T::ZERO);
+            let dzs = &dz[n * out_len..(n + 1) * out_len];
+            #[cfg(target_arch = "x86_64")]
+            if let (Some(dzs), Some(das)) = (as_f32(dzs), as_f32_mut(das)) {
+                match level {
+                    // SAFETY: the CPU has AVX-512F (`simd::level`).
+                    simd::Level::Avx512 => {
+                        return unsafe { x86::avg_pool_backward_avx512(dzs, &g, das, divisor) };
+                    }
+                    // SAFETY: the CPU has AVX2 (`simd::level`).
+                    simd::Level::Avx2 => {
+                        return unsafe { x86::avg_pool_backward_avx2(dzs, &g, das, divisor) };
+                    }
+                    simd::Level::Baseline => {}
+                }
+            }
             simd::dispatch(
                 #[inline(always)]
                 || {
-                    let dzs = &dz[n * out_len..(n + 1) * out_len];
                     for oh in 0..g.oh {
                         for ow in 0..g.ow {
                             let gz = &dzs[(oh * g.ow + ow) * c..(oh * g.ow + ow + 1) * c];
-                            let m = T::ONE / T::from_usize(self.divisor(&g, oh, ow));
+                            let m = T::ONE / T::from_usize(divisor(oh, ow));
                             for ih in g.rows(oh) {
                                 for iw in g.cols(ow) {
                                     let at = (ih * g.w + iw) * c;

@@ -3,6 +3,8 @@
 
 use super::geometry::{Pool2dConfig, PoolGeometry, over_samples};
 #[cfg(target_arch = "x86_64")]
+use super::x86;
+#[cfg(target_arch = "x86_64")]
 use autograd::runtime::simd::{as_f32, as_f32_mut};
 use autograd::runtime::{buffer, simd};
 use autograd::{CustomOp, Element, Error, Result, Saved, Tensor, Var};
@@ -43,53 +45,6 @@ pub(crate) fn max_pool_mask<T: Element>(x: &[T], g: &PoolGeometry, y: &mut [T], 
     }
 }
 
-/// [`max_pool_mask`] for `f32` with AVX-512: up to 16 channels of a window at a time in one
-/// register, the last ones masked, the running argmax in another (same values, same mask,
-/// same tie and NaN rules).
-///
-/// # Safety
-/// The CPU must have AVX-512F.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-unsafe fn max_pool_mask_avx512(x: &[f32], g: &PoolGeometry, y: &mut [f32], argmax: &mut [u32]) {
-    use std::arch::x86_64::*;
-    let c = g.c;
-    assert!(x.len() == g.h * g.w * c && y.len() == g.oh * g.ow * c && argmax.len() == y.len());
-    let lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-    for oh in 0..g.oh {
-        let rows = g.rows(oh);
-        for ow in 0..g.ow {
-            let (cols, out) = (g.cols(ow), (oh * g.ow + ow) * c);
-            let first = (rows.start * g.w + cols.start) * c;
-            for c0 in (0..c).step_by(16) {
-                let k: __mmask16 = if c - c0 >= 16 { 0xffff } else { (1 << (c - c0)) - 1 };
-                // SAFETY: masked loads and stores touch only the lanes `c0..c` of a window
-                // element or an output, inside `x`, `y` and `argmax` (the assert above and
-                // the window's rows and columns lying inside the image).
-                unsafe {
-                    // Indices fit in 32 bits (checked by the op); i32 arithmetic wraps like u32.
-                    let index = |at: usize| _mm512_add_epi32(_mm512_set1_epi32((at + c0) as i32), lane);
-                    let mut best = _mm512_maskz_loadu_ps(k, x.as_ptr().add(first + c0));
-                    let mut at_best = index(first);
-                    for ih in rows.clone() {
-                        for iw in cols.clone() {
-                            let at = (ih * g.w + iw) * c;
-                            let v = _mm512_maskz_loadu_ps(k, x.as_ptr().add(at + c0));
-                            // A larger value or a NaN takes over, as in `max_pool_mask`.
-                            let take = _mm512_cmp_ps_mask::<_CMP_GT_OQ>(v, best)
-                                | _mm512_cmp_ps_mask::<_CMP_UNORD_Q>(v, v);
-                            best = _mm512_mask_mov_ps(best, take, v);
-                            at_best = _mm512_mask_mov_epi32(at_best, take, index(at));
-                        }
-                    }
-                    _mm512_mask_storeu_ps(y.as_mut_ptr().add(out + c0), k, best);
-                    _mm512_mask_storeu_epi32(argmax.as_mut_ptr().add(out + c0).cast(), k, at_best);
-                }
-            }
-        }
-    }
-}
-
 /// Max pooling as a [`CustomOp`].
 pub struct MaxPool2dOp {
     cfg: Pool2dConfig,
@@ -123,13 +78,19 @@ impl<T: Element> CustomOp<T> for MaxPool2dOp {
         let mut argmax = buffer::take_dirty::<u32>(g.n * out_len);
         let x = x.as_slice();
         #[cfg(target_arch = "x86_64")]
-        let avx512 = simd::level() == simd::Level::Avx512;
+        let level = simd::level();
         let sample = |n: usize, (ys, ms): (&mut [T], &mut [u32])| {
             let xs = &x[n * in_len..(n + 1) * in_len];
+            // f32 takes the kernels vectorised over channels (`x86`), other types the loop.
             #[cfg(target_arch = "x86_64")]
-            if let (true, Some(xs), Some(ys)) = (avx512, as_f32(xs), as_f32_mut(ys)) {
-                // SAFETY: the CPU has AVX-512F (`simd::level`).
-                return unsafe { max_pool_mask_avx512(xs, &g, ys, ms) };
+            if let (Some(xs), Some(ys)) = (as_f32(xs), as_f32_mut(ys)) {
+                match level {
+                    // SAFETY: the CPU has AVX-512F (`simd::level`).
+                    simd::Level::Avx512 => return unsafe { x86::max_pool_mask_avx512(xs, &g, ys, ms) },
+                    // SAFETY: the CPU has AVX2 (`simd::level`).
+                    simd::Level::Avx2 => return unsafe { x86::max_pool_mask_avx2(xs, &g, ys, ms) },
+                    simd::Level::Baseline => {}
+                }
             }
             simd::dispatch(
                 #[inline(always)]

@@ -13,6 +13,8 @@ mod adaptive;
 mod avg;
 mod geometry;
 mod max;
+#[cfg(target_arch = "x86_64")]
+mod x86;
 
 pub use adaptive::{
     AdaptiveAvgPool2dOp, GlobalAvgPool2dOp, adaptive_avg_pool2d, adaptive_window, global_avg_pool2d,
