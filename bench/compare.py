@@ -10,9 +10,12 @@ processes of the two sides so that both see the same machine (its speed drifts o
 * ops: K rounds at 2 threads, each round running the tapegrad suite and then
   `bench/torch_suite.py`; each process reports per-row medians of R runs, and the figure per
   row and side is the median over the rounds.
-* e2e (LeNet-5 training over one epoch): batch 16, 64, 256 x threads 1, 2; for each
-  configuration K alternating tapegrad / PyTorch processes; the figure is the median of
+* e2e (training over one epoch): LeNet-5 at batch 16, 64, 256 x threads 1, 2, and PyTorch's
+  MNIST-example CNN (`mnist_cnn`) at batch 64 x threads 1, 2 on the first 10000 samples; for
+  each configuration K alternating tapegrad / PyTorch processes; the figure is the median of
   samples/s over the rounds and the maximum of peak RSS.
+* infer (evaluation-mode forward passes): LeNet-5 and `mnist_cnn` at batch 1 (latency) and
+  batch 1000 (throughput) x threads 1, 2; K alternating processes, the median latency.
 
 Both sides follow one contract (see bench/README.md): same subcommands and arguments, one
 JSON object per line on stdout; other stdout lines are ignored. Every child gets
@@ -48,6 +51,13 @@ SIDES = ("tapegrad", "torch")
 OPS_THREADS = 2
 E2E_BATCHES = (16, 64, 256)
 E2E_THREADS = (1, 2)
+# PyTorch's MNIST-example CNN (issue #15): an epoch of this many samples (the new user of
+# issue #15 measured on 10k images; a whole epoch takes PyTorch over a minute here).
+MNIST_CNN_SAMPLES = 10000
+MNIST_CNN_BATCHES = (64,)
+# Inference: batch size -> timed runs (latency at batch 1, throughput at batch 1000).
+INFER_MODELS = ("lenet5", "mnist_cnn")
+INFER_RUNS = {1: 200, 1000: 20}
 QUICK_SAMPLES = 10000
 STDERR_TAIL_LINES = 20
 # --isa: the CPU flags it needs (as tapegrad's `simd::level` and ATen detect them) and the
@@ -204,27 +214,59 @@ def run_ops(runner, rounds, runs, row_filter=None, threads=OPS_THREADS):
     return list(dict.fromkeys(name for side in SIDES for name in runner.results[side]))
 
 
-def e2e_name(batch, threads):
+def e2e_name(batch, threads, model="lenet5"):
     """The e2e row name both sides print for one configuration."""
-    return f"lenet5_train_b{batch}_t{threads}"
+    return f"{model}_train_b{batch}_t{threads}"
+
+
+def e2e_configs():
+    """Every training configuration: (model, batch, threads, sample cap or None)."""
+    configs = [("lenet5", b, t, None) for b in E2E_BATCHES for t in E2E_THREADS]
+    configs += [("mnist_cnn", b, t, MNIST_CNN_SAMPLES) for b in MNIST_CNN_BATCHES for t in E2E_THREADS]
+    return configs
+
+
+def infer_name(model, batch, threads):
+    """The inference row name both sides print for one configuration."""
+    return f"{model}_infer_b{batch}_t{threads}"
+
+
+def infer_configs():
+    """Every inference configuration: (model, batch, threads, timed runs)."""
+    return [
+        (m, b, t, INFER_RUNS[b]) for m in INFER_MODELS for b in INFER_RUNS for t in E2E_THREADS
+    ]
 
 
 def run_e2e(runner, rounds, mnist_dir, samples, row_filter=None):
     """Every e2e configuration (that `row_filter` keeps), K alternating tapegrad / PyTorch
-    processes each."""
-    for batch in E2E_BATCHES:
-        for threads in E2E_THREADS:
-            if row_filter and row_filter not in e2e_name(batch, threads):
-                continue
-            args = ["e2e", "--threads", str(threads), "--batch", str(batch)]
-            if mnist_dir:
-                args += ["--mnist-dir", mnist_dir]
-            if samples:
-                args += ["--samples", str(samples)]
-            for k in range(1, rounds + 1):
-                for side in SIDES:
-                    label = f"[{e2e_name(batch, threads)} round {k}/{rounds}] {side}"
-                    runner.run(side, args, threads, label)
+    processes each. `samples` (from --quick) caps every configuration's epoch."""
+    for model, batch, threads, cap in e2e_configs():
+        name = e2e_name(batch, threads, model)
+        if row_filter and row_filter not in name:
+            continue
+        args = ["e2e", "--model", model, "--threads", str(threads), "--batch", str(batch)]
+        if mnist_dir:
+            args += ["--mnist-dir", mnist_dir]
+        epoch = min(x for x in (samples, cap) if x) if samples or cap else None
+        if epoch:
+            args += ["--samples", str(epoch)]
+        for k in range(1, rounds + 1):
+            for side in SIDES:
+                runner.run(side, args, threads, f"[{name} round {k}/{rounds}] {side}")
+
+
+def run_infer(runner, rounds, row_filter=None):
+    """Every inference configuration (that `row_filter` keeps), K alternating processes each."""
+    for model, batch, threads, runs in infer_configs():
+        name = infer_name(model, batch, threads)
+        if row_filter and row_filter not in name:
+            continue
+        args = ["infer", "--model", model, "--threads", str(threads), "--batch", str(batch)]
+        args += ["--runs", str(runs)]
+        for k in range(1, rounds + 1):
+            for side in SIDES:
+                runner.run(side, args, threads, f"[{name} round {k}/{rounds}] {side}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -290,40 +332,42 @@ def ops_table(runner, names):
     return table(header, rows)
 
 
-def e2e_figures(runner, side, batch, threads):
+def e2e_figures(runner, side, name):
     """Median samples/s and maximum peak RSS of one side and configuration."""
-    name = e2e_name(batch, threads)
     rss = runner.values(side, name, "peak_rss_mb")
     return median_or_none(runner.values(side, name, "samples_per_sec")), max(rss, default=None)
 
 
 def e2e_tables(runner):
     """The e2e rows (throughput, peak RSS, ratios) and each side's 2-vs-1-thread scaling."""
-    rows, scaling = [], []
-    for batch in E2E_BATCHES:
-        per_threads = {}
-        for threads in E2E_THREADS:
-            fig = {s: e2e_figures(runner, s, batch, threads) for s in SIDES}
-            per_threads[threads] = fig
-            (t_sps, t_rss), (p_sps, p_rss) = fig["tapegrad"], fig["torch"]
-            if runner.filtered and not runner.ran(e2e_name(batch, threads)):
-                continue
-            rows.append(
-                [
-                    f"`{e2e_name(batch, threads)}`",
-                    side_cell(runner, "tapegrad", t_sps, ".0f"),
-                    side_cell(runner, "torch", p_sps, ".0f"),
-                    ratio_cell(t_sps, p_sps),
-                    side_cell(runner, "tapegrad", t_rss, ".0f"),
-                    side_cell(runner, "torch", p_rss, ".0f"),
-                    ratio_cell(t_rss, p_rss),
-                ]
-            )
-        one, two = per_threads[1], per_threads[2]
-        if runner.filtered and not all(runner.ran(e2e_name(batch, t)) for t in E2E_THREADS):
+    rows, scaling, by_name = [], [], {}
+    for model, batch, threads, _ in e2e_configs():
+        name = e2e_name(batch, threads, model)
+        fig = {s: e2e_figures(runner, s, name) for s in SIDES}
+        by_name[name] = fig
+        if runner.filtered and not runner.ran(name):
+            continue
+        (t_sps, t_rss), (p_sps, p_rss) = fig["tapegrad"], fig["torch"]
+        rows.append(
+            [
+                f"`{name}`",
+                side_cell(runner, "tapegrad", t_sps, ".0f"),
+                side_cell(runner, "torch", p_sps, ".0f"),
+                ratio_cell(t_sps, p_sps),
+                side_cell(runner, "tapegrad", t_rss, ".0f"),
+                side_cell(runner, "torch", p_rss, ".0f"),
+                ratio_cell(t_rss, p_rss),
+            ]
+        )
+    for model, batch, threads, _ in e2e_configs():
+        if threads != 2:
+            continue
+        one, two = e2e_name(batch, 1, model), e2e_name(batch, 2, model)
+        if runner.filtered and not (runner.ran(one) and runner.ran(two)):
             continue
         scaling.append(
-            [f"batch {batch}"] + [ratio_cell(two[s][0], one[s][0], "×") for s in SIDES]
+            [f"{model} batch {batch}"]
+            + [ratio_cell(by_name[two][s][0], by_name[one][s][0], "×") for s in SIDES]
         )
     header = [
         "row",
@@ -336,6 +380,32 @@ def e2e_tables(runner):
     ]
     scaling_header = ["2 threads vs 1 thread (samples/s ratio)", "tapegrad", "PyTorch"]
     return table(header, rows), table(scaling_header, scaling)
+
+
+def infer_table(runner):
+    """The inference rows: each side's median latency and throughput, and the time ratio."""
+    rows = []
+    for model, batch, threads, _ in infer_configs():
+        name = infer_name(model, batch, threads)
+        if runner.filtered and not runner.ran(name):
+            continue
+        ms = {s: median_or_none(runner.values(s, name, "median_ms")) for s in SIDES}
+        sps = {s: median_or_none(runner.values(s, name, "samples_per_sec")) for s in SIDES}
+        rows.append(
+            [f"`{name}`"]
+            + [side_cell(runner, s, ms[s], ".3f") for s in SIDES]
+            + [ratio_cell(ms["tapegrad"], ms["torch"])]
+            + [side_cell(runner, s, sps[s], ".0f") for s in SIDES]
+        )
+    header = [
+        "row",
+        "tapegrad ms",
+        "PyTorch ms",
+        "ratio (tapegrad/PyTorch time, lower is better)",
+        "tapegrad samples/s",
+        "PyTorch samples/s",
+    ]
+    return table(header, rows)
 
 
 def cpu_flags():
@@ -442,8 +512,23 @@ def report(runner, names, args, rounds, runs, samples, load_before):
     e2e, scaling = e2e_tables(runner)
     if names or not args.filter:
         parts += ["", f"### Ops (f32, {args.ops_threads} threads)", "", ops_table(runner, names)]
-    if any(runner.ran(e2e_name(b, t)) for b in E2E_BATCHES for t in E2E_THREADS) or not args.filter:
-        parts += ["", "### LeNet-5 training throughput (Adam, one epoch)", "", e2e, "", scaling]
+    if any(runner.ran(e2e_name(b, t, m)) for m, b, t, _ in e2e_configs()) or not args.filter:
+        parts += [
+            "",
+            "### Training throughput (Adam, one epoch; `mnist_cnn`: PyTorch's MNIST-example "
+            f"CNN, first {MNIST_CNN_SAMPLES} samples)",
+            "",
+            e2e,
+            "",
+            scaling,
+        ]
+    if any(runner.ran(infer_name(m, b, t)) for m, b, t, _ in infer_configs()) or not args.filter:
+        parts += [
+            "",
+            "### Inference (evaluation mode, one batch of random images; median latency)",
+            "",
+            infer_table(runner),
+        ]
     parts.append("")
     return "\n".join(parts)
 
@@ -535,6 +620,7 @@ def main():
     runner = Runner(rust_command, args.timeout, args.isa, filtered=bool(args.filter))
     names = run_ops(runner, rounds, runs, args.filter, args.ops_threads)
     run_e2e(runner, rounds, args.mnist_dir, samples, args.filter)
+    run_infer(runner, rounds, args.filter)
 
     text = report(runner, names, args, rounds, runs, samples, load_before)
     print(text)

@@ -6,7 +6,8 @@ same command line and the same output: one JSON object per line on stdout, progr
 
     python3 bench/torch_suite.py ops --threads 2 --runs 20 [--filter conv2d]
     python3 bench/torch_suite.py e2e --threads 2 --batch 64 [--mnist-dir DIR] [--samples S]
-                                     [--model lenet5|resnet]
+                                     [--model lenet5|mnist_cnn|resnet]
+    python3 bench/torch_suite.py infer --threads 2 --batch 1 --runs 200 [--model lenet5|mnist_cnn]
 
 `ops` times f32 micro-benchmarks (conv2d, 2x2 max pooling, dense), each forward only
 (`<row>_fwd`, under `torch.no_grad()`) and forward + backward (`<row>_fwdbwd`, gradients of
@@ -25,6 +26,15 @@ throughput:
 
     {"side": "torch", "name": "lenet5_train_b64_t2", "samples_per_sec": 12610.0,
      "seconds": 4.758, "samples": 60000, "peak_rss_mb": 757.3, "final_loss": 0.2213}
+
+`--model mnist_cnn` is the CNN of PyTorch's MNIST example (`pytorch/examples`, `mnist/main.py`:
+conv 32 and 64 3x3, max pooling, dropout 0.25, dense 9216 -> 128, dropout 0.5, dense 10).
+
+`infer` times the model's forward pass (evaluation mode, `torch.inference_mode()`) on one
+batch of `--batch` random normalised images, warmed up and over `--runs` runs like the ops rows:
+
+    {"side": "torch", "name": "lenet5_infer_b1_t2", "median_ms": 0.68, "runs": 200,
+     "samples_per_sec": 1470.6}
 
 Tensors are channels-last (NHWC in memory) throughout, as in tapegrad. If torch cannot be
 imported, the script says so on stderr and exits 0 without printing any row.
@@ -246,6 +256,28 @@ def load_data(mnist_dir):
     return images, labels
 
 
+class MnistCnn(nn.Module if torch else object):
+    """The CNN of PyTorch's MNIST example, as `nn::models::mnist_cnn` (NHWC flatten order)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 32, 3, 1)
+        self.conv2 = nn.Conv2d(32, 64, 3, 1)
+        self.dropout1 = nn.Dropout(0.25)
+        self.dropout2 = nn.Dropout(0.5)
+        self.fc1 = nn.Linear(9216, 128)
+        self.fc2 = nn.Linear(128, 10)
+
+    def forward(self, x):
+        x = F.relu(self.conv1(x))
+        x = F.relu(self.conv2(x))
+        x = self.dropout1(F.max_pool2d(x, 2))
+        # Flatten in NHWC order, as tapegrad does: on a channels-last tensor this is a view.
+        x = x.permute(0, 2, 3, 1).flatten(1)
+        x = self.dropout2(F.relu(self.fc1(x)))
+        return self.fc2(x)
+
+
 class ResidualBlock(nn.Module if torch else object):
     """`relu(shortcut(x) + bn2(conv2(relu(bn1(conv1(x))))))`, as `nn::layers::Residual`."""
 
@@ -286,10 +318,11 @@ class ResNet(nn.Module if torch else object):
 
 
 def new_model(kind="lenet5"):
-    """A freshly initialised channels-last LeNet-5 or ResNet (seeded) and its Adam optimizer."""
+    """A freshly initialised channels-last LeNet-5, MNIST-example CNN or ResNet (seeded) and
+    its Adam optimizer."""
     torch.manual_seed(SEED)
-    if kind == "resnet":
-        model = ResNet()
+    if kind in ("resnet", "mnist_cnn"):
+        model = ResNet() if kind == "resnet" else MnistCnn()
         return channels_last(model), torch.optim.Adam(model.parameters(), lr=1e-3)
     model = nn.ModuleDict(
         {
@@ -318,7 +351,7 @@ def train_step(model, opt, images, labels, idx):
     """One Adam step on the samples `idx`; returns the loss tensor."""
     x = (images[idx].float() / 255 - MNIST_MEAN) / MNIST_STD
     x = channels_last(x.reshape(-1, 1, 28, 28))
-    logits = model(x) if isinstance(model, ResNet) else lenet5(model, x)
+    logits = lenet5(model, x) if isinstance(model, nn.ModuleDict) else model(x)
     loss = F.cross_entropy(logits, labels[idx])
     opt.zero_grad(set_to_none=True)
     loss.backward()
@@ -358,6 +391,31 @@ def cmd_e2e(args):
             "samples": samples,
             "peak_rss_mb": peak_rss_mb(),
             "final_loss": loss.item(),
+        }
+    )
+
+
+def cmd_infer(args):
+    """Time the model's evaluation-mode forward pass on one batch of `--batch` images."""
+    model, _ = new_model(args.model)
+    model.eval()
+    gen = torch.Generator().manual_seed(SEED)
+    x = randn((args.batch, 1, 28, 28), gen)
+    forward = (lambda: lenet5(model, x)) if isinstance(model, nn.ModuleDict) else (lambda: model(x))
+
+    def run():
+        with torch.inference_mode():
+            forward()
+
+    log(f"torch infer: {args.model}, batch {args.batch}")
+    ms = median_ms(run, args.runs)
+    emit(
+        {
+            "side": SIDE,
+            "name": f"{args.model}_infer_b{args.batch}_t{args.threads}",
+            "median_ms": ms,
+            "runs": args.runs,
+            "samples_per_sec": args.batch / (ms / 1e3),
         }
     )
 
@@ -423,13 +481,37 @@ def parse_args():
         "(default: 60000 seeded random images and labels)",
     )
     e2e.add_argument(
-        "--model", choices=["lenet5", "resnet"], default="lenet5", help="the network (default lenet5)"
+        "--model",
+        choices=["lenet5", "mnist_cnn", "resnet"],
+        default="lenet5",
+        help="the network (default lenet5)",
     )
     e2e.add_argument(
         "--samples",
         metavar="S",
         type=positive,
         help="train on the first S samples only (default: all)",
+    )
+
+    infer = sub.add_parser("infer", help="evaluation-mode forward latency on one batch")
+    infer.add_argument(
+        "--threads", metavar="T", type=positive, default=os.cpu_count(), help=threads_help
+    )
+    infer.add_argument(
+        "--batch", metavar="B", type=positive, default=1, help="images per batch (default 1)"
+    )
+    infer.add_argument(
+        "--runs",
+        metavar="R",
+        type=at_least_min_runs,
+        default=MIN_RUNS,
+        help=f"timed runs (default and minimum {MIN_RUNS})",
+    )
+    infer.add_argument(
+        "--model",
+        choices=["lenet5", "mnist_cnn", "resnet"],
+        default="lenet5",
+        help="the network (default lenet5)",
     )
     return parser.parse_args()
 
@@ -446,7 +528,7 @@ def main():
     # Which kernels ATen dispatches to (capped by ATEN_CPU_CAPABILITY): the runner's report
     # names it (a line without "name", so it is no result row).
     emit({"side": "torch", "simd_level": torch.backends.cpu.get_cpu_capability().lower()})
-    {"ops": cmd_ops, "e2e": cmd_e2e}[args.command](args)
+    {"ops": cmd_ops, "e2e": cmd_e2e, "infer": cmd_infer}[args.command](args)
 
 
 if __name__ == "__main__":

@@ -4,7 +4,8 @@
 //! ```text
 //! cargo bench --bench suite -- ops --threads 2 --runs 20 [--filter conv]
 //! cargo bench --bench suite -- e2e --threads 2 --batch 64 [--mnist-dir DIR] [--samples N]
-//!                                  [--model lenet5|resnet]
+//!                                  [--model lenet5|mnist_cnn|resnet]
+//! cargo bench --bench suite -- infer --threads 2 --batch 1 --runs 200 [--model lenet5|mnist_cnn]
 //! ```
 //!
 //! Each row is one JSON line on stdout; progress goes to stderr.
@@ -17,8 +18,9 @@ use tapegrad::autograd::{Tape, Tensor, Var};
 use tapegrad::nn::data::Dataset;
 use tapegrad::nn::data::batches::{Batches, Normalize};
 use tapegrad::nn::data::idx;
+use tapegrad::nn::inference::EvalMode;
 use tapegrad::nn::layers::Sequential;
-use tapegrad::nn::models::{ResNetConfig, lenet5, resnet};
+use tapegrad::nn::models::{ResNetConfig, lenet5, mnist_cnn, resnet};
 use tapegrad::nn::ops::conv::{Conv2dConfig, conv2d};
 use tapegrad::nn::ops::dense::dense;
 use tapegrad::nn::ops::pool::{Pool2dConfig, max_pool2d};
@@ -53,7 +55,7 @@ fn parse_args() -> Result<Args, String> {
         let mut value = || it.next().ok_or_else(|| format!("{flag} needs a value"));
         let num = |v: String| v.parse::<usize>().map_err(|_| format!("{v:?} is not a count"));
         match flag.as_str() {
-            "ops" | "e2e" => a.mode = flag.clone(),
+            "ops" | "e2e" | "infer" => a.mode = flag.clone(),
             "--threads" => a.threads = num(value()?)?,
             "--runs" => a.runs = num(value()?)?.max(1),
             "--filter" => a.filter = Some(value()?),
@@ -61,14 +63,14 @@ fn parse_args() -> Result<Args, String> {
             "--mnist-dir" => a.mnist_dir = Some(value()?),
             "--samples" => a.samples = Some(num(value()?)?),
             "--model" => match value()?.as_str() {
-                m @ ("lenet5" | "resnet") => a.model = m.to_string(),
-                m => return Err(format!("--model {m:?} is not lenet5 or resnet")),
+                m @ ("lenet5" | "mnist_cnn" | "resnet") => a.model = m.to_string(),
+                m => return Err(format!("--model {m:?} is not lenet5, mnist_cnn or resnet")),
             },
             other => return Err(format!("unknown argument {other:?}")),
         }
     }
     if a.mode.is_empty() {
-        return Err("usage: suite (ops | e2e) [--threads T] [--runs R] [--filter S] [--batch B] [--mnist-dir DIR] [--samples N] [--model lenet5|resnet]".into());
+        return Err("usage: suite (ops | e2e | infer) [--threads T] [--runs R] [--filter S] [--batch B] [--mnist-dir DIR] [--samples N] [--model lenet5|mnist_cnn|resnet]".into());
     }
     Ok(a)
 }
@@ -219,6 +221,7 @@ fn new_model(a: &Args) -> Sequential<f32> {
     let mut rng = StdRng::seed_from_u64(1);
     match a.model.as_str() {
         "resnet" => resnet(&ResNetConfig::default(), &mut rng),
+        "mnist_cnn" => mnist_cnn(&mut rng),
         _ => lenet5(&mut rng),
     }
 }
@@ -290,6 +293,27 @@ fn e2e(a: &Args) -> Result<(), String> {
     Ok(())
 }
 
+/// Inference: the model's logits for one batch of `--batch` normalised images, in evaluation
+/// mode on a tape that records nothing, timed as the ops rows are (warm-up, median of
+/// `--runs`); reports the latency and the throughput it implies.
+fn infer(a: &Args) -> Result<(), String> {
+    let mut model = new_model(a);
+    let x = randn(&[a.batch, 28, 28, 1], 1.0, &mut StdRng::seed_from_u64(4));
+    let eval = EvalMode::new(&mut model);
+    let ms = time_ms(a.runs, || {
+        std::hint::black_box(eval.forward(&x).unwrap());
+    });
+    println!(
+        "{{\"side\": \"tapegrad\", \"name\": \"{}_infer_b{}_t{}\", \"median_ms\": {ms:.4}, \"runs\": {}, \"samples_per_sec\": {:.1}}}",
+        a.model,
+        a.batch,
+        a.threads,
+        a.runs,
+        a.batch as f64 / (ms / 1e3)
+    );
+    Ok(())
+}
+
 /// The level as `TAPEGRAD_SIMD` and the runner's `--isa` spell it.
 fn simd_name(level: simd::Level) -> &'static str {
     match level {
@@ -315,6 +339,7 @@ fn main() {
                 parallel::install(|| ops(&a));
                 Ok(())
             }
+            "infer" => infer(&a),
             _ => e2e(&a),
         }
     });
