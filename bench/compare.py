@@ -23,7 +23,13 @@ OMP_NUM_THREADS, MKL_NUM_THREADS and RAYON_NUM_THREADS set to its thread count a
 
 `--isa` caps the instruction set of both sides' kernels (tapegrad's `TAPEGRAD_SIMD`, PyTorch's
 `ATEN_CPU_CAPABILITY`), so a machine with AVX-512 measures the AVX2 comparison too; each side
-prints the level it ran at (a JSON line with `simd_level`), and the report names them.
+prints the level it ran at (a JSON line with `simd_level`; tapegrad's also has `gemm_level`,
+the gemm crate's), and the report names them. PyTorch is capped in all three of its
+dispatchers (ATen, oneDNN's `ONEDNN_MAX_CPU_ISA`, MKL's `MKL_ENABLE_INSTRUCTIONS`), tapegrad in
+both of its (`TAPEGRAD_SIMD`; at `--isa avx2` the suite is built with `--no-default-features`,
+without the gemm crate's AVX-512 kernels). The first `--isa` runs (issue #15's max-pool
+tables of 2026-12-01) capped only ATen and TAPEGRAD_SIMD: right for max pooling (ATen's and
+tapegrad's own kernels on both sides), but GEMMs and PyTorch's convolutions ran AVX-512.
 `--filter` keeps the ops rows and e2e configurations whose name contains the substring.
 
 The report (Markdown, printed and optionally written to --markdown) holds the ops table, the
@@ -67,11 +73,32 @@ ISA_FLAGS = {
     "avx512": ("avx512f", "avx512bw", "avx512dq", "avx512vl", "avx2", "fma"),
     "native": (),
 }
+# PyTorch has three dispatchers: ATen's own kernels (ATEN_CPU_CAPABILITY), oneDNN's
+# convolutions (ONEDNN_MAX_CPU_ISA) and MKL's GEMMs (MKL_ENABLE_INSTRUCTIONS); tapegrad two: its
+# kernels (TAPEGRAD_SIMD) and the gemm crate's, whose AVX-512 kernels are a cargo feature
+# (`gemm-avx512`), so `--isa avx2` builds the suite without it.
 ISA_ENV = {
-    "avx2": {"TAPEGRAD_SIMD": "avx2", "ATEN_CPU_CAPABILITY": "avx2"},
-    "avx512": {"TAPEGRAD_SIMD": "avx512", "ATEN_CPU_CAPABILITY": "avx512"},
-    "native": {"TAPEGRAD_SIMD": None, "ATEN_CPU_CAPABILITY": None},
+    "avx2": {
+        "TAPEGRAD_SIMD": "avx2",
+        "ATEN_CPU_CAPABILITY": "avx2",
+        "ONEDNN_MAX_CPU_ISA": "AVX2",
+        "MKL_ENABLE_INSTRUCTIONS": "AVX2",
+    },
+    "avx512": {
+        "TAPEGRAD_SIMD": "avx512",
+        "ATEN_CPU_CAPABILITY": "avx512",
+        "ONEDNN_MAX_CPU_ISA": "AVX512_CORE",
+        "MKL_ENABLE_INSTRUCTIONS": "AVX512",
+    },
+    "native": {
+        "TAPEGRAD_SIMD": None,
+        "ATEN_CPU_CAPABILITY": None,
+        "ONEDNN_MAX_CPU_ISA": None,
+        "MKL_ENABLE_INSTRUCTIONS": None,
+    },
 }
+# Cargo arguments of the suite's build per --isa (no AVX-512 GEMM kernels at avx2).
+ISA_BUILD = {"avx2": ["--no-default-features"], "avx512": [], "native": []}
 
 
 def log(message):
@@ -92,9 +119,9 @@ def as_text(output):
     return output or ""
 
 
-def build_rust_suite():
-    """Build the bench target once; return the path of its executable, or exit 2."""
-    command = ["cargo", "bench", "--bench", "suite", "--no-run"]
+def build_rust_suite(isa):
+    """Build the bench target once (for `--isa`); return its executable's path, or exit 2."""
+    command = ["cargo", "bench", "--bench", "suite", "--no-run"] + ISA_BUILD[isa]
     command.append("--message-format=json-render-diagnostics")  # diagnostics stay on stderr
     log(f"building the Rust suite: {shlex.join(command)}")
     proc = subprocess.run(command, cwd=REPO, capture_output=True, text=True)
@@ -166,7 +193,11 @@ class Runner:
             problem = f"timed out after {self.timeout} s"
         objects = list(json_lines(stdout))
         rows = [row for row in objects if "name" in row]
-        level = next((o["simd_level"] for o in objects if "simd_level" in o), None)
+        info = next((o for o in objects if "simd_level" in o), None)
+        # tapegrad also names its GEMM crate's level (not capped by TAPEGRAD_SIMD).
+        level = None if info is None else info["simd_level"]
+        if level is not None and "gemm_level" in info:
+            level = f"{level} (GEMM {info['gemm_level']})"
         if level is not None and level not in self.levels[side]:
             self.levels[side].append(level)
         if problem is None and not rows:
@@ -448,7 +479,9 @@ def isa_lines(runner, isa):
     )
     lines = [f"- Instruction set: `--isa {isa}` ({caps}); {ran}"]
     if isa != "native":
-        off = [s for s in SIDES if runner.levels[s] and runner.levels[s] != [isa]]
+        off = [
+            s for s in SIDES if runner.levels[s] and runner.levels[s] not in ([isa], [f"{isa} (GEMM {isa})"])
+        ]
         if off:
             lines.append(f"- **A side did not run at {isa}**: {', '.join(off)}; see above.")
     return lines
@@ -616,7 +649,7 @@ def main():
     if args.rust_bin:
         rust_command = [str(Path(args.rust_bin).resolve())]
     else:
-        rust_command = [build_rust_suite()]
+        rust_command = [build_rust_suite(args.isa)]
     runner = Runner(rust_command, args.timeout, args.isa, filtered=bool(args.filter))
     names = run_ops(runner, rounds, runs, args.filter, args.ops_threads)
     run_e2e(runner, rounds, args.mnist_dir, samples, args.filter)

@@ -13,7 +13,7 @@
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use std::time::Instant;
-use tapegrad::autograd::runtime::{parallel, simd};
+use tapegrad::autograd::runtime::{gemm, parallel, simd};
 use tapegrad::autograd::{Tape, Tensor, Var};
 use tapegrad::nn::data::Dataset;
 use tapegrad::nn::data::batches::{Batches, Normalize};
@@ -326,11 +326,13 @@ fn simd_name(level: simd::Level) -> &'static str {
 fn main() {
     let result = parse_args().and_then(|a| {
         parallel::set_num_threads(a.threads)?;
-        // The kernels' instruction set (capped by TAPEGRAD_SIMD): the runner's report names it
-        // (a line without "name", so it is no result row).
+        // The kernels' instruction set (capped by TAPEGRAD_SIMD) and the GEMM crate's (capped
+        // by building without the gemm-avx512 feature): the runner's report names them (a line
+        // without "name", so it is no result row).
         println!(
-            "{{\"side\": \"tapegrad\", \"simd_level\": \"{}\"}}",
-            simd_name(simd::level())
+            "{{\"side\": \"tapegrad\", \"simd_level\": \"{}\", \"gemm_level\": \"{}\"}}",
+            simd_name(simd::level()),
+            simd_name(gemm::level())
         );
         match a.mode.as_str() {
             "ops" => {

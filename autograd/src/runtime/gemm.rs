@@ -1,8 +1,14 @@
 //! GEMM for op authors: strided matrix views of slices ([`MatRef`], [`MatMut`]) and
 //! [`gemm()`] on them, on the `gemm` crate. `Tensor::matmul` and the `nn` crate's GEMM-shaped
 //! kernels (im2col convolution, dense layers) are built on it.
+//!
+//! The `gemm` crate picks its kernels itself, at run time: AVX-512 where the CPU has it and
+//! the `gemm-avx512` feature (default on) is enabled, AVX2 with FMA otherwise, scalar code
+//! without those. [`level`] says which; `TAPEGRAD_SIMD` does not reach it, so a comparison of
+//! the AVX2 path on an AVX-512 machine builds without the feature
+//! (`cargo build --no-default-features`).
 
-use super::{buffer, parallel};
+use super::{buffer, parallel, simd};
 use crate::element::Element;
 use crate::error::{Error, Result};
 use ::gemm::Parallelism;
@@ -117,6 +123,28 @@ impl<'a, T> MatMut<'a, T> {
 
 /// `dst = (accumulate ? dst : 0) + scale * a · b`, on the `gemm` crate.
 ///
+/// The instruction set the `gemm` crate's kernels run at on this CPU with this build (see the
+/// module doc): not capped by `TAPEGRAD_SIMD`, only by the `gemm-avx512` feature.
+///
+/// ```
+/// use autograd::runtime::{gemm, simd};
+/// // Never wider than the CPU.
+/// assert!(gemm::level() <= simd::detected());
+/// ```
+pub fn level() -> simd::Level {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::is_x86_feature_detected as has;
+        if cfg!(feature = "gemm-avx512") && has!("avx512f") {
+            return simd::Level::Avx512;
+        }
+        if has!("fma") {
+            return simd::Level::Avx2;
+        }
+    }
+    simd::Level::Baseline
+}
+
 /// Runs on all of the crate's threads (see [`parallel`]), except when
 /// called from inside a parallel region, where it runs on the calling thread alone.
 ///

@@ -28,8 +28,15 @@ pub enum Level {
     Avx512,
 }
 
-/// The widest level this CPU supports (detected once). `TAPEGRAD_SIMD=baseline|avx2`
-/// caps it, to compare the levels or to work around a CPU problem.
+/// The widest level this CPU supports (detected once), without the `TAPEGRAD_SIMD` cap.
+pub fn detected() -> Level {
+    static DETECTED: OnceLock<Level> = OnceLock::new();
+    *DETECTED.get_or_init(detect)
+}
+
+/// The level tapegrad's own kernels run at: the CPU's widest ([`detected`]), capped by
+/// `TAPEGRAD_SIMD=baseline|avx2`, to compare the levels or to work around a CPU problem. The
+/// `gemm` crate's kernels choose theirs themselves ([`gemm::level`](super::gemm::level)).
 pub fn level() -> Level {
     static LEVEL: OnceLock<Level> = OnceLock::new();
     *LEVEL.get_or_init(|| {
@@ -38,7 +45,7 @@ pub fn level() -> Level {
             Ok("avx2") => Level::Avx2,
             _ => Level::Avx512,
         };
-        detect().min(cap)
+        detected().min(cap)
     })
 }
 
