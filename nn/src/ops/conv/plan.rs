@@ -6,7 +6,7 @@
 //! |---|---|
 //! | forward `Z_ijc = Σ B_ij ⊙ W_c + b_c` | pointwise GEMM on the input itself; the direct kernel (no `B`); im2col + GEMM |
 //! | kernel `dW_c = Σ_ij dZ_ijc · B_ij` | the same three as the forward pass |
-//! | input `dZ_slice += Σ_c dZ_ijc · W_c` | pointwise GEMM; the direct input rule (no `dB`); `dB = dZ · W` + col2im |
+//! | input `dZ_slice += Σ_c dZ_ijc · W_c` | pointwise GEMM; the direct input rule (no `dB`; with AVX2 for `C_out <= 32` only); `dB = dZ · W` + col2im |
 //!
 //! Set `TAPEGRAD_LOG=plan` to print each new plan to standard error when a convolution first
 //! runs with it; `cargo run --release --example conv_plan` prints the plans of LeNet-5 and
@@ -32,6 +32,10 @@ use std::sync::{Mutex, OnceLock};
 
 /// The widest `C_out` the direct kernel handles with AVX-512 (32 with AVX2).
 pub const MAX_DIRECT_CHANNELS: usize = 64;
+
+/// With AVX2, the direct input rule runs for at most this many kernels (`C_out`); above it,
+/// `dB = dZ · W` + col2im.
+pub const AVX2_DIRECT_INPUT_CHANNELS: usize = 32;
 
 /// The batch is processed in chunks of this many rows of `B` (whole samples, at least one):
 /// small enough for a chunk's slice matrix to stay in cache, and fixed by the geometry alone,
@@ -164,13 +168,19 @@ impl ConvPlan {
                 g.c_in
             };
             let lanes = run.next_multiple_of(width);
-            if vector && 4 * lanes <= 5 * run {
+            // With AVX2's 16 registers and many kernels, the GEMM `dB = dZ · W` (C_out terms
+            // per value) outruns the direct rule: 0.81-0.86x its time at 32->64 and 64->64
+            // (issue #15); with AVX-512's 32 registers the direct rule stays ahead.
+            let gemm_wins = width == 8 && g.c_out > AVX2_DIRECT_INPUT_CHANNELS;
+            if vector && 4 * lanes <= 5 * run && !gemm_wins {
                 Choice {
                     kernel: InputKernel::Direct { width },
                     why: "f32, a run of taps nearly fills whole registers: no dB stored",
                 }
             } else {
-                let why = if vector {
+                let why = if gemm_wins && vector {
+                    "AVX2 with over 32 kernels: the GEMM dB = dZ · W outruns the direct rule's 16 registers"
+                } else if vector {
                     "a run of taps would leave over a quarter of its last register empty: dB + col2im"
                 } else {
                     "no direct input rule for this element type or CPU: dB + col2im"
