@@ -63,8 +63,9 @@ fn mnist_cnn_drops_out_in_training_and_not_in_evaluation() {
 
 #[test]
 fn mnist_cnn_learns_the_built_in_digits() {
-    let data = synthetic::generate(64, 11);
-    let batch = Batches::<f32>::new(&data, 32, Normalize::MNIST)
+    // Small, for the emulated aarch64 run: 20 steps on one batch of 16.
+    let data = synthetic::generate(16, 11);
+    let batch = Batches::<f32>::new(&data, 16, Normalize::MNIST)
         .unwrap()
         .next()
         .unwrap();
@@ -72,10 +73,11 @@ fn mnist_cnn_learns_the_built_in_digits() {
     let mut opt = Adam::new(1e-3);
     let first = train_step(&mut m, &mut opt, &batch).unwrap();
     let mut last = first;
-    for _ in 0..25 {
+    for _ in 0..19 {
         last = train_step(&mut m, &mut opt, &batch).unwrap();
     }
-    // Ten classes start near ln 10 = 2.3; 26 Adam steps on one batch of 32 fit it.
+    // Ten classes start near ln 10 = 2.3; 20 Adam steps on one batch of 16 fit it.
     assert!((first - 10f32.ln()).abs() < 0.5, "first loss {first}");
-    assert!(last < 0.3 * first, "loss {first} -> {last} after 26 steps");
+    assert!(last < 0.3 * first, "loss {first} -> {last} after 20 steps");
+    println!("mnist_cnn on 16 built-in digits: loss {first:.3} -> {last:.3} after 20 Adam steps");
 }
