@@ -526,8 +526,10 @@ def report(runner, names, args, rounds, runs, samples, load_before):
         f"- Command: `{shlex.join(['python3', 'bench/compare.py'] + sys.argv[1:])}`",
         f"- Method: separate processes, tapegrad then PyTorch in each of {rounds} round(s); "
         f"ops: median of {runs} runs per process at {args.ops_threads} threads, then median over "
-        f"rounds; e2e: one epoch ({epoch}, {data}), median samples/s over rounds, "
-        "maximum peak RSS (VmHWM).",
+        f"rounds; e2e: one epoch ({epoch}, {data}; `mnist_cnn`: at most the first "
+        f"{MNIST_CNN_SAMPLES}), median samples/s over rounds, maximum peak RSS (VmHWM); infer: "
+        f"median of {INFER_RUNS[1]} (batch 1) or {INFER_RUNS[1000]} (batch 1000) runs per "
+        "process, then median over rounds.",
     ]
     parts += isa_lines(runner, args.isa)
     if args.filter:
