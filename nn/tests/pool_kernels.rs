@@ -10,7 +10,8 @@
 //! - Average pooling is within f32's rounding of the reference: a sum of `k` terms and one
 //!   division (or one product per term), `γ_(k+1) · Σ|terms|` (`γ_n = n·u / (1 - n·u)`).
 //!
-//! Every test runs again in a child process under each narrower level (`TAPEGRAD_SIMD`), and
+//! Max pooling's forward pass is also checked unrecorded (no mask written). Every test runs
+//! again in a child process under each narrower level (`TAPEGRAD_SIMD`), and
 //! all levels must give the same bits for a fixed set of cases (each kernel computes what the
 //! generic loop computes, in the same order).
 
@@ -96,6 +97,13 @@ fn pool<T: Element>(
     .unwrap();
     let da = tape.backward_with(&z, dz.cast()).unwrap()[&xv].cast();
     [z.value().cast(), da]
+}
+
+/// Max pooling's `Z` in f32 on a tape that records nothing (the forward pass without the
+/// mask).
+fn unrecorded_max_pool(x: &Tensor<f64>, cfg: Pool2dConfig) -> Tensor<f64> {
+    let tape = Tape::<f32>::no_grad();
+    max_pool2d(&tape.constant(x.cast()), cfg).unwrap().value().cast()
 }
 
 /// A pooling case: input shape, configuration (padding at most half the kernel, windows that
@@ -203,6 +211,9 @@ proptest! {
         let [z, da] = pool::<f32>(&x, &dz, cfg, None);
         within("Z", &z, &z_want, &Tensor::zeros(z.shape()))?;
         within("dA", &da, &da_want, &Tensor::zeros(da.shape()))?;
+        // Not recorded (inference), the kernels skip the mask: the same `Z`.
+        let z_free = unrecorded_max_pool(&x, cfg);
+        within("Z, not recorded", &z_free, &z_want, &Tensor::zeros(z.shape()))?;
     }
 
     /// Average pooling in f32, both divisors: `Z` and `dA` within f32's rounding.
@@ -257,6 +268,10 @@ fn digest() -> u64 {
         );
         // Distinct upstream values, so that `dA` shows every argmax.
         let dz = Tensor::from_fn(&g.output_shape(), |j| j as f64 * 0.25 - 3.0);
+        unrecorded_max_pool(&x, cfg)
+            .as_slice()
+            .iter()
+            .for_each(|v| (*v as f32).to_bits().hash(&mut hash));
         for avg in [None, Some(true), Some(false)] {
             for t in pool::<f32>(&x, &dz, cfg, avg) {
                 t.as_slice()

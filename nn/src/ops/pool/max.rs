@@ -9,40 +9,79 @@ use autograd::runtime::simd::{as_f32, as_f32_mut};
 use autograd::runtime::{buffer, simd};
 use autograd::{CustomOp, Element, Error, Result, Saved, Tensor, Var};
 
-/// Max pooling's forward pass over one sample: the window maxima `y` and the mask, stored as
-/// the index within the sample's input of each output's argmax (the first maximum in
-/// row-major window order on ties). Padding is never the maximum.
+/// Max pooling's forward pass over one sample: the window maxima `y` and, with `MASK`, the
+/// mask, stored as the index within the sample's input of each output's argmax (the first
+/// maximum in row-major window order on ties; `argmax` is not touched without `MASK`).
+/// Padding is never the maximum.
 #[inline(always)]
-pub(crate) fn max_pool_mask<T: Element>(x: &[T], g: &PoolGeometry, y: &mut [T], argmax: &mut [u32]) {
+pub(crate) fn max_pool_mask<T: Element, const MASK: bool>(
+    x: &[T],
+    g: &PoolGeometry,
+    y: &mut [T],
+    argmax: &mut [u32],
+) {
     let c = g.c;
     for oh in 0..g.oh {
         for ow in 0..g.ow {
             let out = (oh * g.ow + ow) * c;
-            let (ys, ms) = (&mut y[out..out + c], &mut argmax[out..out + c]);
+            let ys = &mut y[out..out + c];
             let (rows, cols) = (g.rows(oh), g.cols(ow));
             // The window's first element starts the running maximum.
             let first = (rows.start * g.w + cols.start) * c;
             ys.copy_from_slice(&x[first..first + c]);
-            for (ch, m) in ms.iter_mut().enumerate() {
-                *m = (first + ch) as u32;
+            if MASK {
+                let ms = &mut argmax[out..out + c];
+                for (ch, m) in ms.iter_mut().enumerate() {
+                    *m = (first + ch) as u32;
+                }
             }
             for ih in rows {
                 for iw in cols.clone() {
                     let at = (ih * g.w + iw) * c;
-                    for (ch, ((yv, m), &v)) in
-                        ys.iter_mut().zip(ms.iter_mut()).zip(&x[at..at + c]).enumerate()
-                    {
-                        // A NaN wins and stays, as in PyTorch (`v != v` is NaN).
-                        #[allow(clippy::eq_op)]
-                        // The comparison is a coin flip for real data: select without a branch.
-                        let take = v > *yv || v != v;
-                        *yv = std::hint::select_unpredictable(take, v, *yv);
-                        *m = std::hint::select_unpredictable(take, (at + ch) as u32, *m);
+                    if MASK {
+                        let ms = &mut argmax[out..out + c];
+                        for (ch, ((yv, m), &v)) in
+                            ys.iter_mut().zip(ms.iter_mut()).zip(&x[at..at + c]).enumerate()
+                        {
+                            // A NaN wins and stays, as in PyTorch (`v != v` is NaN).
+                            #[allow(clippy::eq_op)]
+                            // A coin flip for real data: select without a branch.
+                            let take = v > *yv || v != v;
+                            *yv = std::hint::select_unpredictable(take, v, *yv);
+                            *m = std::hint::select_unpredictable(take, (at + ch) as u32, *m);
+                        }
+                    } else {
+                        for (yv, &v) in ys.iter_mut().zip(&x[at..at + c]) {
+                            // The same rule as above.
+                            #[allow(clippy::eq_op)]
+                            let take = v > *yv || v != v;
+                            *yv = std::hint::select_unpredictable(take, v, *yv);
+                        }
                     }
                 }
             }
         }
     }
+}
+
+/// One sample's forward pass (`MASK`: with the argmax), on the kernel of the CPU's level:
+/// f32 takes the kernels vectorised over channels (`x86`), other types the loop.
+#[inline(always)]
+fn pool_sample<T: Element, const MASK: bool>(xs: &[T], g: &PoolGeometry, ys: &mut [T], ms: &mut [u32]) {
+    #[cfg(target_arch = "x86_64")]
+    if let (Some(xs), Some(ys)) = (as_f32(xs), as_f32_mut(ys)) {
+        match simd::level() {
+            // SAFETY: the CPU has AVX-512F (`simd::level`).
+            simd::Level::Avx512 => return unsafe { x86::max_pool_mask_avx512::<MASK>(xs, g, ys, ms) },
+            // SAFETY: the CPU has AVX2 (`simd::level`).
+            simd::Level::Avx2 => return unsafe { x86::max_pool_mask_avx2::<MASK>(xs, g, ys, ms) },
+            simd::Level::Baseline => {}
+        }
+    }
+    simd::dispatch(
+        #[inline(always)]
+        || max_pool_mask::<T, MASK>(xs, g, ys, ms),
+    )
 }
 
 /// Max pooling as a [`CustomOp`].
@@ -63,7 +102,9 @@ impl<T: Element> CustomOp<T> for MaxPool2dOp {
         "max_pool2d"
     }
 
-    fn forward(&mut self, inputs: &[&Tensor<T>], _: &mut Saved<T>) -> Result<Tensor<T>> {
+    /// `Z` = each window's maximum; the mask `M` (argmax indices) only when the pass is
+    /// recorded for a backward pass (inference writes `Z` alone).
+    fn forward(&mut self, inputs: &[&Tensor<T>], saved: &mut Saved<T>) -> Result<Tensor<T>> {
         let x = inputs[0];
         let g = PoolGeometry::new("max_pool2d", x.shape(), self.cfg)?;
         let (in_len, out_len) = (g.h * g.w * g.c, g.oh * g.ow * g.c);
@@ -75,32 +116,20 @@ impl<T: Element> CustomOp<T> for MaxPool2dOp {
             ));
         }
         let mut y = buffer::take_dirty::<T>(g.n * out_len);
-        let mut argmax = buffer::take_dirty::<u32>(g.n * out_len);
         let x = x.as_slice();
-        #[cfg(target_arch = "x86_64")]
-        let level = simd::level();
-        let sample = |n: usize, (ys, ms): (&mut [T], &mut [u32])| {
-            let xs = &x[n * in_len..(n + 1) * in_len];
-            // f32 takes the kernels vectorised over channels (`x86`), other types the loop.
-            #[cfg(target_arch = "x86_64")]
-            if let (Some(xs), Some(ys)) = (as_f32(xs), as_f32_mut(ys)) {
-                match level {
-                    // SAFETY: the CPU has AVX-512F (`simd::level`).
-                    simd::Level::Avx512 => return unsafe { x86::max_pool_mask_avx512(xs, &g, ys, ms) },
-                    // SAFETY: the CPU has AVX2 (`simd::level`).
-                    simd::Level::Avx2 => return unsafe { x86::max_pool_mask_avx2(xs, &g, ys, ms) },
-                    simd::Level::Baseline => {}
-                }
-            }
-            simd::dispatch(
-                #[inline(always)]
-                || max_pool_mask(xs, &g, ys, ms),
-            )
-        };
-        let parts = y.chunks_mut(out_len).zip(argmax.chunks_mut(out_len));
-        over_samples(parts, g.n, x.len(), sample);
+        if saved.is_recording() {
+            let mut argmax = buffer::take_dirty::<u32>(g.n * out_len);
+            let parts = y.chunks_mut(out_len).zip(argmax.chunks_mut(out_len));
+            over_samples(parts, g.n, x.len(), |n, (ys, ms)| {
+                pool_sample::<T, true>(&x[n * in_len..(n + 1) * in_len], &g, ys, ms)
+            });
+            buffer::recycle(std::mem::replace(&mut self.argmax, argmax));
+        } else {
+            over_samples(y.chunks_mut(out_len), g.n, x.len(), |n, ys| {
+                pool_sample::<T, false>(&x[n * in_len..(n + 1) * in_len], &g, ys, &mut [])
+            });
+        }
         self.geometry = Some(g);
-        buffer::recycle(std::mem::replace(&mut self.argmax, argmax));
         Tensor::from_vec(y, &g.output_shape())
     }
 

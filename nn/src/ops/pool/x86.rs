@@ -68,15 +68,21 @@ fn first_lanes16(n: usize) -> __mmask16 {
     if n >= 16 { 0xffff } else { (1 << n) - 1 }
 }
 
-/// Max pooling's forward pass over one sample with AVX-512: `max_pool_mask`'s maxima `y`
+/// Max pooling's forward pass over one sample with AVX-512 (`MASK`: with the argmax, else
+/// `argmax` untouched): `max_pool_mask`'s maxima `y`
 /// and argmax indices.
 ///
 /// # Safety
 /// The CPU must have AVX-512F.
 #[target_feature(enable = "avx512f")]
-pub(super) unsafe fn max_pool_mask_avx512(x: &[f32], g: &PoolGeometry, y: &mut [f32], argmax: &mut [u32]) {
+pub(super) unsafe fn max_pool_mask_avx512<const MASK: bool>(
+    x: &[f32],
+    g: &PoolGeometry,
+    y: &mut [f32],
+    argmax: &mut [u32],
+) {
     let c = g.c;
-    assert!(x.len() == g.h * g.w * c && y.len() == g.oh * g.ow * c && argmax.len() == y.len());
+    assert!(x.len() == g.h * g.w * c && y.len() == g.oh * g.ow * c && (!MASK || argmax.len() == y.len()));
     let lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
     for oh in 0..g.oh {
         let rows = g.rows(oh);
@@ -101,26 +107,36 @@ pub(super) unsafe fn max_pool_mask_avx512(x: &[f32], g: &PoolGeometry, y: &mut [
                             let take = _mm512_cmp_ps_mask::<_CMP_GT_OQ>(v, best)
                                 | _mm512_cmp_ps_mask::<_CMP_UNORD_Q>(v, v);
                             best = _mm512_mask_mov_ps(best, take, v);
-                            at_best = _mm512_mask_mov_epi32(at_best, take, index(at));
+                            if MASK {
+                                at_best = _mm512_mask_mov_epi32(at_best, take, index(at));
+                            }
                         }
                     }
                     _mm512_mask_storeu_ps(y.as_mut_ptr().add(out + c0), k, best);
-                    _mm512_mask_storeu_epi32(argmax.as_mut_ptr().add(out + c0).cast(), k, at_best);
+                    if MASK {
+                        _mm512_mask_storeu_epi32(argmax.as_mut_ptr().add(out + c0).cast(), k, at_best);
+                    }
                 }
             }
         }
     }
 }
 
-/// Max pooling's forward pass over one sample with AVX2: `max_pool_mask`'s maxima `y` and
+/// Max pooling's forward pass over one sample with AVX2 (`MASK`: with the argmax, else
+/// `argmax` untouched): `max_pool_mask`'s maxima `y` and
 /// argmax indices, 8 channels at a time.
 ///
 /// # Safety
 /// The CPU must have AVX2.
 #[target_feature(enable = "avx2")]
-pub(super) unsafe fn max_pool_mask_avx2(x: &[f32], g: &PoolGeometry, y: &mut [f32], argmax: &mut [u32]) {
+pub(super) unsafe fn max_pool_mask_avx2<const MASK: bool>(
+    x: &[f32],
+    g: &PoolGeometry,
+    y: &mut [f32],
+    argmax: &mut [u32],
+) {
     let c = g.c;
-    assert!(x.len() == g.h * g.w * c && y.len() == g.oh * g.ow * c && argmax.len() == y.len());
+    assert!(x.len() == g.h * g.w * c && y.len() == g.oh * g.ow * c && (!MASK || argmax.len() == y.len()));
     // The argmax as f32 bits, so that it is stored with `store8` (blends move bits unchanged).
     // SAFETY: u32 and f32 have the same size and alignment, and every bit pattern is an f32.
     let argmax: &mut [f32] =
@@ -152,11 +168,15 @@ pub(super) unsafe fn max_pool_mask_avx2(x: &[f32], g: &PoolGeometry, y: &mut [f3
                                 _mm256_cmp_ps::<_CMP_UNORD_Q>(v, v),
                             );
                             best = _mm256_blendv_ps(best, v, take);
-                            at_best = _mm256_blendv_ps(at_best, index(at), take);
+                            if MASK {
+                                at_best = _mm256_blendv_ps(at_best, index(at), take);
+                            }
                         }
                     }
                     store8(y, out + c0, tail, best);
-                    store8(argmax, out + c0, tail, at_best);
+                    if MASK {
+                        store8(argmax, out + c0, tail, at_best);
+                    }
                 }
             }
         }
