@@ -439,6 +439,16 @@ def at_least_min_runs(text):
     return value
 
 
+def add_model(parser):
+    """The `--model` option that `e2e` and `infer` share."""
+    parser.add_argument(
+        "--model",
+        choices=["lenet5", "mnist_cnn", "resnet"],
+        default="lenet5",
+        help="the network (default lenet5)",
+    )
+
+
 def parse_args():
     """The command line: `ops` or `e2e` and their options (the contract in bench/README.md)."""
     parser = argparse.ArgumentParser(
@@ -480,12 +490,7 @@ def parse_args():
         help="folder with train-images-idx3-ubyte.gz and train-labels-idx1-ubyte.gz "
         "(default: 60000 seeded random images and labels)",
     )
-    e2e.add_argument(
-        "--model",
-        choices=["lenet5", "mnist_cnn", "resnet"],
-        default="lenet5",
-        help="the network (default lenet5)",
-    )
+    add_model(e2e)
     e2e.add_argument(
         "--samples",
         metavar="S",
@@ -507,12 +512,7 @@ def parse_args():
         default=MIN_RUNS,
         help=f"timed runs (default and minimum {MIN_RUNS})",
     )
-    infer.add_argument(
-        "--model",
-        choices=["lenet5", "mnist_cnn", "resnet"],
-        default="lenet5",
-        help="the network (default lenet5)",
-    )
+    add_model(infer)
     return parser.parse_args()
 
 
