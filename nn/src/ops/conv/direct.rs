@@ -1,7 +1,7 @@
 //! The forward pass and the kernel rule of a convolution with few output channels, computed
 //! directly, without building `B`.
 //!
-//! With `C_out <= 32` (64 with AVX-512) the GEMM of the im2col formulation has a small
+//! With `C_out <= 64` the GEMM of the im2col formulation has a small
 //! dimension (LeNet's 6 or 16 kernels), which matrix kernels handle poorly, and building `B`
 //! (then packing it again inside the GEMM) costs as much as the arithmetic. Here each output
 //! position's `C_out` values are one short vector `Z_ij`:
@@ -170,7 +170,10 @@ impl DirectKernel {
                         (16, false) => x86::run_dw::<2, 6, Ymm>(false, self, &xp, g, dzs, dwt),
                         (32, true) => x86::run_dw::<2, 12, Zmm>(true, self, &xp, g, dzs, dwt),
                         (_, true) => x86::run_dw::<4, 6, Zmm>(true, self, &xp, g, dzs, dwt),
-                        (_, false) => x86::run_dw::<4, 3, Ymm>(false, self, &xp, g, dzs, dwt),
+                        // 32 or 64 lanes in groups of 16 (see `kernel`): 12 sums, 2 of dZ
+                        // and a broadcast fit AVX2's 16 registers; 3 taps of 4 registers
+                        // spilled two sums to the stack.
+                        (_, false) => x86::run_dw::<2, 6, Ymm>(false, self, &xp, g, dzs, dwt),
                     }
                 }
             }
@@ -209,7 +212,10 @@ impl DirectKernel {
                     (16, false) => x86::run::<2, 6, Ymm>(self, xp, g, z),
                     (32, true) => x86::run::<2, 6, Zmm>(self, xp, g, z),
                     (_, true) => x86::run::<4, 6, Zmm>(self, xp, g, z),
-                    (_, false) => x86::run::<4, 3, Ymm>(self, xp, g, z),
+                    // 32 or 64 lanes in groups of 16 (see `kernel`): 6 positions of 2
+                    // registers, 2 of W and a broadcast fit AVX2's 16 registers; 3 positions
+                    // of 4 spilled two sums to the stack (0.7x the speed).
+                    (_, false) => x86::run::<2, 6, Ymm>(self, xp, g, z),
                 }
             }
         }
@@ -289,7 +295,8 @@ pub(crate) mod x86 {
         dwt: &mut [f32],
         range: std::ops::Range<usize>,
     ) {
-        let lanes = N * V::WIDTH;
+        let (lanes, group) = (k.lanes, N * V::WIDTH);
+        debug_assert_eq!(lanes % group, 0);
         let (c, c_out, wp) = (g.c_in, g.c_out, g.w + 2 * g.cfg.padding.1);
         let s = g.cfg.stride;
         let positions = g.oh * g.ow;
@@ -298,7 +305,12 @@ pub(crate) mod x86 {
         assert!(((g.oh - 1) * s.0 * wp + (g.ow - 1) * s.1) * c + k.span <= xp.len());
         assert!((positions - 1) * c_out + lanes <= dz.len() && dwt.len() == k.taps.len() * lanes);
         assert!(range.end <= k.taps.len());
-        for t0 in range.clone().step_by(TB) {
+        // Groups of `N · WIDTH` channels one after another (see `kernel`), each over a block
+        // of taps.
+        let blocks = (0..lanes)
+            .step_by(group)
+            .flat_map(|g0| range.clone().step_by(TB).map(move |t0| (g0, t0)));
+        for (g0, t0) in blocks {
             let tb = TB.min(range.end - t0);
             // Unused tap slots read offset 0 (harmless) and are not stored.
             let taps: [usize; TB] = std::array::from_fn(|t| if t < tb { k.taps[t0 + t] } else { 0 });
@@ -312,7 +324,7 @@ pub(crate) mod x86 {
                     let dz_row = dz.as_ptr().add(oy * g.ow * c_out);
                     for ox in 0..g.ow {
                         let d: [V; N] =
-                            std::array::from_fn(|i| V::load(dz_row.add(ox * c_out + i * V::WIDTH)));
+                            std::array::from_fn(|i| V::load(dz_row.add(ox * c_out + g0 + i * V::WIDTH)));
                         let x0 = row.add(ox * s.1 * c);
                         for t in 0..TB {
                             let x = V::splat(*x0.add(taps[t]));
@@ -324,7 +336,7 @@ pub(crate) mod x86 {
                 }
                 for (t, a) in acc.iter().enumerate().take(tb) {
                     for (i, v) in a.iter().enumerate() {
-                        let at = dwt.as_mut_ptr().add((t0 + t) * lanes + i * V::WIDTH);
+                        let at = dwt.as_mut_ptr().add((t0 + t) * lanes + g0 + i * V::WIDTH);
                         let sum = V::load(at).fmadd(V::splat(1.0), *v);
                         sum.store(at);
                     }
@@ -333,7 +345,10 @@ pub(crate) mod x86 {
         }
     }
 
-    /// `P` output positions at a time, each `N` registers of `V` (`N · WIDTH` = the lanes `L`).
+    /// `P` output positions at a time, each `N` registers of `V` per group of `N · WIDTH`
+    /// channels: the lanes `L` are `G` such groups (`G` = 2 for 64 lanes with AVX2, whose 16
+    /// registers hold 3 positions of 32 lanes but not of 64), computed one after another for
+    /// the same block of positions while its input is in cache.
     #[inline(always)]
     fn kernel<const N: usize, const P: usize, V: Vector>(
         k: &DirectKernel,
@@ -341,8 +356,8 @@ pub(crate) mod x86 {
         g: &ConvGeometry,
         z: &mut [f32],
     ) {
-        let lanes = N * V::WIDTH;
-        debug_assert_eq!(lanes, k.lanes);
+        let (lanes, group) = (k.lanes, N * V::WIDTH);
+        debug_assert_eq!(lanes % group, 0);
         let (c, c_out, wp) = (g.c_in, g.c_out, g.w + 2 * g.cfg.padding.1);
         let s = g.cfg.stride;
         let wt = k.wt[k.wt_at..].as_ptr();
@@ -369,19 +384,20 @@ pub(crate) mod x86 {
             if ox == g.ow {
                 (oy, ox) = (oy + 1, 0);
             }
-            {
-                // Every tap of every window lies inside the padded sample.
-                assert!(corner[P - 1] + k.span <= xp.len() && k.wt.len() - k.wt_at >= k.taps.len() * lanes);
+            // Every tap of every window lies inside the padded sample.
+            assert!(corner[P - 1] + k.span <= xp.len() && k.wt.len() - k.wt_at >= k.taps.len() * lanes);
+            for g0 in (0..lanes).step_by(group) {
                 // SAFETY: the CPU has the instructions (`run`'s contract); the bias holds
                 // `lanes` values; every read of `xp` is at `corner + tap < corner + span`,
-                // in bounds by the assert; every read of `wt` is within its `K · lanes`.
+                // in bounds by the assert; every read of `wt` is within its `K · lanes`
+                // (`g0 + group <= lanes`).
                 unsafe {
                     let mut acc: [[V; N]; P] =
-                        [std::array::from_fn(|i| V::load(k.bias.as_ptr().add(i * V::WIDTH))); P];
+                        [std::array::from_fn(|i| V::load(k.bias.as_ptr().add(g0 + i * V::WIDTH))); P];
                     // The taps come in runs of consecutive values (see `run`).
                     for (r, &start) in k.taps.iter().step_by(k.run).enumerate() {
                         let x0: [*const f32; P] = std::array::from_fn(|p| xp.as_ptr().add(corner[p] + start));
-                        let w0 = wt.add(r * k.run * lanes);
+                        let w0 = wt.add(r * k.run * lanes + g0);
                         for ci in 0..k.run {
                             let w: [V; N] =
                                 std::array::from_fn(|i| V::load(w0.add(ci * lanes + i * V::WIDTH)));
@@ -393,11 +409,17 @@ pub(crate) mod x86 {
                             }
                         }
                     }
+                    // The group's channels that exist (the last group may end past C_out).
+                    let valid = group.min(c_out.saturating_sub(g0));
                     for (p, a) in acc.iter().enumerate().take(block) {
-                        let at = (pos + p) * c_out;
-                        if at + lanes <= z.len() {
+                        let at = (pos + p) * c_out + g0;
+                        if valid == 0 {
+                            break;
+                        } else if at + group <= z.len() && (valid == group || group == lanes) {
                             // Whole registers: the lanes past C_out land on the next positions,
-                            // which are written after this one.
+                            // which are written after this one (with one group; with more, a
+                            // last group that C_out does not fill is stored below instead, as
+                            // the next positions' first groups are already written).
                             for (i, v) in a.iter().enumerate() {
                                 v.store(z.as_mut_ptr().add(at + i * V::WIDTH));
                             }
@@ -406,7 +428,7 @@ pub(crate) mod x86 {
                             for (i, v) in a.iter().enumerate() {
                                 v.store(out.as_mut_ptr().add(i * V::WIDTH));
                             }
-                            z[at..at + c_out].copy_from_slice(&out[..c_out]);
+                            z[at..at + valid].copy_from_slice(&out[..valid]);
                         }
                     }
                 }

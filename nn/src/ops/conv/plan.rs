@@ -30,7 +30,7 @@ use std::collections::HashSet;
 use std::fmt;
 use std::sync::{Mutex, OnceLock};
 
-/// The widest `C_out` the direct kernel handles with AVX-512 (32 with AVX2).
+/// The widest `C_out` the direct kernel handles (with AVX2, in groups of 16 lanes).
 pub const MAX_DIRECT_CHANNELS: usize = 64;
 
 /// With AVX2, the direct input rule runs for at most this many kernels (`C_out`); above it,
@@ -131,7 +131,7 @@ impl ConvPlan {
             1..=8 => Some(8),
             9..=16 => Some(16),
             17..=32 => Some(32),
-            33..=MAX_DIRECT_CHANNELS if level == simd::Level::Avx512 => Some(64),
+            33..=MAX_DIRECT_CHANNELS => Some(64),
             _ => None,
         };
         let forward = if g.is_pointwise() {
@@ -142,7 +142,7 @@ impl ConvPlan {
         } else if let Some(lanes) = direct_lanes {
             Choice {
                 kernel: Kernel::Direct { lanes },
-                why: "f32 with few kernels (C_out <= 32, or 64 with AVX-512): no B built",
+                why: "f32 with few kernels (C_out <= 64): no B built",
             }
         } else {
             let why = if !vector {
