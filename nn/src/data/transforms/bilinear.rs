@@ -82,7 +82,7 @@ pub(super) fn sample_row<P: Pixel>(
         }
         return;
     }
-    // One-channel bytes on an AVX2 machine: groups of 8 interior points in vector code.
+    // One-channel bytes on an AVX2 machine: groups of 8 points in vector code.
     #[cfg(target_arch = "x86_64")]
     if std::any::TypeId::of::<P>() == std::any::TypeId::of::<u8>()
         && autograd::runtime::simd::level() >= autograd::runtime::simd::Level::Avx2
@@ -111,31 +111,11 @@ pub(super) fn sample_row<P: Pixel>(
             }
             // SAFETY: the CPU has AVX2 (checked above); `bytes` holds one image of `shape`,
             // and 8 points follow `start`.
-            let (values, interior) =
-                unsafe { grey_group_avx2(bytes, shape, &xs[start..end], &ys[start..end]) };
-            let group = &mut out[start..end];
-            if interior == 0xff {
-                // SAFETY: `P` is `u8` (the same type id): the group is 8 bytes.
-                let bytes = unsafe { std::slice::from_raw_parts_mut(group.as_mut_ptr().cast::<u8>(), 8) };
-                bytes.copy_from_slice(&values);
-                k = end;
-                continue;
-            }
-            for (j, &v) in values.iter().enumerate() {
-                let o = &mut group[j];
-                if interior & (1 << j) != 0 {
-                    // `u8::from_f32` of a byte is the byte.
-                    *o = P::from_f32(v as f32);
-                } else {
-                    sample(
-                        src,
-                        shape,
-                        fill,
-                        (xs[start + j], ys[start + j]),
-                        std::slice::from_mut(o),
-                    );
-                }
-            }
+            let values = unsafe { grey_group_avx2(bytes, shape, fill, &xs[start..end], &ys[start..end]) };
+            // SAFETY: `P` is `u8` (the same type id): the group is 8 bytes.
+            let group =
+                unsafe { std::slice::from_raw_parts_mut(out[start..end].as_mut_ptr().cast::<u8>(), 8) };
+            group.copy_from_slice(&values);
             k = end;
         }
         return;
@@ -171,21 +151,21 @@ fn sample_row_scalar<P: Pixel>(
 }
 
 /// 8 points of a row of one-channel bytes (`xs`, `ys` of length 8) as
-/// [`sample_row_scalar`] computes them (the same `f32` operations in the same order, no fused
-/// multiply-add, so the same bytes), and the mask of the interior ones (bit `j` for point
-/// `j`): the values of the others are meaningless (their reads are moved to byte 0) and the
-/// caller samples them itself.
+/// [`sample_row_scalar`] computes them: the same `f32` operations in the same order, no fused
+/// multiply-add, so the same bytes.
 ///
-/// The four neighbours of an interior point `i = y0·w + x0` are read as two 4-byte gathers:
-/// at `i` (bytes 0 and 1: `v₀₀`, `v₁₀`) and at `i + w − 2` (bytes 2 and 3: `v₀₁`, `v₁₁`), so
-/// that neither read passes the image's last byte (`x0 ≤ w − 2`, `y0 ≤ h − 2`).
+/// When all 8 are interior, the four neighbours of each point `i = y0·w + x0` are read as two
+/// 4-byte gathers: at `i` (bytes 0 and 1: `v₀₀`, `v₁₀`) and at `i + w − 2` (bytes 2 and 3:
+/// `v₀₁`, `v₁₁`), so that neither read passes the image's last byte (`x0 ≤ w − 2`,
+/// `y0 ≤ h − 2`). Otherwise (a group near or past the border) each neighbour is gathered on
+/// its own, reading the fill where it lies outside, as [`sample`] does.
 ///
 /// # Safety
 /// The CPU must support AVX2; `src` must hold one image of `shape` (`shape.c == 1`,
 /// `h, w ≥ 2`); `xs` and `ys` must hold 8 values.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-unsafe fn grey_group_avx2(src: &[u8], shape: ImageShape, xs: &[f32], ys: &[f32]) -> ([u8; 8], u8) {
+unsafe fn grey_group_avx2(src: &[u8], shape: ImageShape, fill: f32, xs: &[f32], ys: &[f32]) -> [u8; 8] {
     use std::arch::x86_64::*;
     debug_assert!(src.len() >= shape.w * shape.h && shape.c == 1 && xs.len() >= 8 && ys.len() >= 8);
     let w = shape.w as i32;
@@ -206,43 +186,78 @@ unsafe fn grey_group_avx2(src: &[u8], shape: ImageShape, xs: &[f32], ys: &[f32])
             _mm256_cmp_ps::<_CMP_LT_OQ>(py, hi_y),
         ),
     );
-    let interior = _mm256_movemask_ps(inside) as u8;
-    if interior == 0 {
-        return ([0; 8], 0);
+    let (fx, fy, v00, v10, v01, v11);
+    if _mm256_movemask_ps(inside) == 0xff {
+        // Truncation is the floor of the interior's non-negative values, as `floor`.
+        let (x0, y0) = (_mm256_cvttps_epi32(px), _mm256_cvttps_epi32(py));
+        fx = _mm256_sub_ps(px, _mm256_cvtepi32_ps(x0));
+        fy = _mm256_sub_ps(py, _mm256_cvtepi32_ps(y0));
+        let i = _mm256_add_epi32(_mm256_mullo_epi32(y0, _mm256_set1_epi32(w)), x0);
+        // SAFETY: interior points: the first read spans i ..= i + 3 <= (h − 2)·w + w + 1 <
+        // h·w, the second i + w − 2 ..= i + w + 1 <= h·w − 1, and i + w − 2 >= 0 (w ≥ 2).
+        let (top, bottom) = unsafe {
+            (
+                _mm256_i32gather_epi32::<1>(src.as_ptr().cast::<i32>(), i),
+                _mm256_i32gather_epi32::<1>(
+                    src.as_ptr().cast::<i32>(),
+                    _mm256_add_epi32(i, _mm256_set1_epi32(w - 2)),
+                ),
+            )
+        };
+        let byte = _mm256_set1_epi32(0xff);
+        v00 = _mm256_cvtepi32_ps(_mm256_and_si256(top, byte));
+        v10 = _mm256_cvtepi32_ps(_mm256_and_si256(_mm256_srli_epi32::<8>(top), byte));
+        v01 = _mm256_cvtepi32_ps(_mm256_and_si256(_mm256_srli_epi32::<16>(bottom), byte));
+        v11 = _mm256_cvtepi32_ps(_mm256_srli_epi32::<24>(bottom));
+    } else {
+        // `floor`: the clamp to ±2^24 (a NaN to −2^24: `vmaxps` returns its second operand
+        // for a NaN, as `f32::max` drops it), then `⌊v⌋` and the fraction (exact below 2^24).
+        let far = _mm256_set1_ps(FAR);
+        let clamp = |v| _mm256_min_ps(_mm256_max_ps(v, _mm256_sub_ps(zero, far)), far);
+        let (cx, cy) = (clamp(px), clamp(py));
+        let (x0f, y0f) = (_mm256_floor_ps(cx), _mm256_floor_ps(cy));
+        fx = _mm256_sub_ps(cx, x0f);
+        fy = _mm256_sub_ps(cy, y0f);
+        let (x0, y0) = (_mm256_cvttps_epi32(x0f), _mm256_cvttps_epi32(y0f));
+        let (wv, hv, none) = (
+            _mm256_set1_epi32(w),
+            _mm256_set1_epi32(shape.h as i32),
+            _mm256_set1_epi32(-1),
+        );
+        let last = _mm256_set1_epi32((shape.w * shape.h - 4) as i32);
+        let fill = _mm256_set1_ps(fill);
+        let neighbour = |dx: i32, dy: i32| {
+            let (x, y) = (
+                _mm256_add_epi32(x0, _mm256_set1_epi32(dx)),
+                _mm256_add_epi32(y0, _mm256_set1_epi32(dy)),
+            );
+            // 0 <= x < w and 0 <= y < h.
+            let valid = _mm256_and_si256(
+                _mm256_and_si256(_mm256_cmpgt_epi32(x, none), _mm256_cmpgt_epi32(wv, x)),
+                _mm256_and_si256(_mm256_cmpgt_epi32(y, none), _mm256_cmpgt_epi32(hv, y)),
+            );
+            // Outside neighbours read byte 0; every read is of 4 bytes from at most h·w − 4,
+            // the byte wanted shifted down from where it lies among them.
+            let at = _mm256_and_si256(_mm256_add_epi32(_mm256_mullo_epi32(y, wv), x), valid);
+            let from = _mm256_min_epi32(at, last);
+            // SAFETY: 0 <= from <= h·w − 4 (h, w ≥ 2): the 4 bytes lie inside `src`.
+            let bytes = unsafe { _mm256_i32gather_epi32::<1>(src.as_ptr().cast::<i32>(), from) };
+            let shift = _mm256_slli_epi32::<3>(_mm256_sub_epi32(at, from));
+            let v = _mm256_and_si256(_mm256_srlv_epi32(bytes, shift), _mm256_set1_epi32(0xff));
+            _mm256_blendv_ps(fill, _mm256_cvtepi32_ps(v), _mm256_castsi256_ps(valid))
+        };
+        (v00, v10, v01, v11) = (neighbour(0, 0), neighbour(1, 0), neighbour(0, 1), neighbour(1, 1));
     }
-    // Outside points read at 0 (their lanes are ignored); truncation is the floor of the
-    // interior's non-negative values, as the scalar `as usize`.
-    let (px, py) = (_mm256_and_ps(px, inside), _mm256_and_ps(py, inside));
-    let (x0, y0) = (_mm256_cvttps_epi32(px), _mm256_cvttps_epi32(py));
-    let fx = _mm256_sub_ps(px, _mm256_cvtepi32_ps(x0));
-    let fy = _mm256_sub_ps(py, _mm256_cvtepi32_ps(y0));
-    let i = _mm256_add_epi32(_mm256_mullo_epi32(y0, _mm256_set1_epi32(w)), x0);
-    // SAFETY: interior points (and the others, moved to 0): the first read spans
-    // i ..= i + 3 <= (h − 2)·w + w + 1 < h·w, the second i + w − 2 ..= i + w + 1 <= h·w − 1,
-    // and i + w − 2 >= 0 (w ≥ 2).
-    let (top, bottom) = unsafe {
-        (
-            _mm256_i32gather_epi32::<1>(src.as_ptr().cast::<i32>(), i),
-            _mm256_i32gather_epi32::<1>(
-                src.as_ptr().cast::<i32>(),
-                _mm256_add_epi32(i, _mm256_set1_epi32(w - 2)),
-            ),
-        )
-    };
-    let byte = _mm256_set1_epi32(0xff);
-    let v00 = _mm256_cvtepi32_ps(_mm256_and_si256(top, byte));
-    let v10 = _mm256_cvtepi32_ps(_mm256_and_si256(_mm256_srli_epi32::<8>(top), byte));
-    let v01 = _mm256_cvtepi32_ps(_mm256_and_si256(_mm256_srli_epi32::<16>(bottom), byte));
-    let v11 = _mm256_cvtepi32_ps(_mm256_srli_epi32::<24>(bottom));
     let one = _mm256_set1_ps(1.0);
     let gx = _mm256_sub_ps(one, fx);
     let t = _mm256_add_ps(_mm256_mul_ps(v00, gx), _mm256_mul_ps(v10, fx));
     let b = _mm256_add_ps(_mm256_mul_ps(v01, gx), _mm256_mul_ps(v11, fx));
     let v = _mm256_add_ps(_mm256_mul_ps(t, _mm256_sub_ps(one, fy)), _mm256_mul_ps(b, fy));
-    // `u8::from_f32`: `(v + 0.5) as u8`, a mix of bytes being in 0..=255.
+    // `u8::from_f32`: `(v + 0.5) as u8`, a mix of bytes (or of the fill, a byte) being in
+    // 0..=255.
     let rounded = _mm256_cvttps_epi32(_mm256_add_ps(v, _mm256_set1_ps(0.5)));
     let mut lanes = [0i32; 8];
     // SAFETY: 8 lanes into an array of 8.
     unsafe { _mm256_storeu_si256(lanes.as_mut_ptr().cast(), rounded) };
-    (lanes.map(|l| l as u8), interior)
+    lanes.map(|l| l as u8)
 }
