@@ -346,9 +346,9 @@ pub(crate) mod x86 {
     }
 
     /// `P` output positions at a time, each `N` registers of `V` per group of `N · WIDTH`
-    /// channels: the lanes `L` are `G` such groups (`G` = 2 for 64 lanes with AVX2, whose 16
-    /// registers hold 3 positions of 32 lanes but not of 64), computed one after another for
-    /// the same block of positions while its input is in cache.
+    /// channels: the lanes `L` are `G` such groups (with AVX2, groups of 16 lanes: `G` = 2 or
+    /// 4 for 32 or 64 lanes, as 6 positions of 2 registers fit its 16 registers), computed one
+    /// after another for the same block of positions while its input is in cache.
     #[inline(always)]
     fn kernel<const N: usize, const P: usize, V: Vector>(
         k: &DirectKernel,
