@@ -59,12 +59,21 @@ impl Layout {
 pub(crate) fn pad_sample<T: Element>(x: &[T], g: &ConvGeometry, xp: &mut [T]) {
     let (ph, pw, c) = (g.cfg.padding.0, g.cfg.padding.1, g.c_in);
     let wp = g.padded().1;
+    let (row_len, inner) = (wp * c, g.w * c);
     if ph > 0 || pw > 0 {
-        xp.fill(T::ZERO);
+        // Only the border is zeroed (the rows above and below, the columns left and right
+        // of each row, and anything after): the inside is overwritten below.
+        xp[..ph * row_len].fill(T::ZERO);
+        xp[(ph + g.h) * row_len..].fill(T::ZERO);
+        for ih in 0..g.h {
+            let at = (ih + ph) * row_len;
+            xp[at..at + pw * c].fill(T::ZERO);
+            xp[at + pw * c + inner..at + row_len].fill(T::ZERO);
+        }
     }
-    for (ih, row) in x.chunks_exact(g.w * c).enumerate() {
-        let at = ((ih + ph) * wp + pw) * c;
-        xp[at..at + g.w * c].copy_from_slice(row);
+    for (ih, row) in x.chunks_exact(inner).enumerate() {
+        let at = (ih + ph) * row_len + pw * c;
+        xp[at..at + inner].copy_from_slice(row);
     }
 }
 

@@ -35,7 +35,7 @@ pub mod reference;
 use crate::ops::activation::Activation;
 use autograd::runtime::buffer;
 use autograd::{BackwardContext, CustomOp, Element, Error, Result, Saved, Tensor, Var};
-use channels::{add_shifted_moments, channel_sums, map_rows};
+use channels::{add_column_pairs, add_shifted_moments, channel_sums, map_rows};
 
 /// A channel's statistics over a batch: mean and biased variance, with the count `m`.
 #[derive(Clone, Debug, PartialEq)]
@@ -68,7 +68,13 @@ impl Moments {
         } else {
             xs[..c].iter().map(|v| v.to_f64()).collect()
         };
-        let s = channel_sums(rows, c, 2, |r, acc| add_shifted_moments(xs, c, &shift, r, acc));
+        let s = channel_sums(
+            rows,
+            c,
+            2,
+            #[inline(always)]
+            |r, acc| add_shifted_moments(xs, c, &shift, r, acc),
+        );
         let m = rows as f64;
         let mean = (0..c).map(|i| shift[i] + s[i] / m).collect();
         let var = (0..c)
@@ -209,17 +215,22 @@ impl<T: Element> CustomOp<T> for BatchNormOp<T> {
         let xs = x.as_slice();
         let mut y = buffer::take_dirty::<T>(x.numel());
         let (scale, act) = (&self.scale, self.activation);
-        map_rows(&mut y, c, |r, out| {
-            for (o, &v) in out.iter_mut().zip(&xs[r.start * c..r.end * c]) {
-                *o = v;
-            }
-            for row in out.chunks_exact_mut(c) {
-                for ((o, &k), &s) in row.iter_mut().zip(scale).zip(&shift) {
-                    *o = *o * k + s;
+        map_rows(
+            &mut y,
+            c,
+            #[inline(always)]
+            |r, out| {
+                for (row, xrow) in out
+                    .chunks_exact_mut(c)
+                    .zip(xs[r.start * c..r.end * c].chunks_exact(c))
+                {
+                    for ((o, &v), (&k, &s)) in row.iter_mut().zip(xrow).zip(scale.iter().zip(&shift)) {
+                        *o = v * k + s;
+                    }
                 }
-            }
-            act.apply(out);
-        });
+                act.apply(out);
+            },
+        );
         let y = Tensor::from_vec(y, x.shape())?;
         if saved.is_recording() {
             saved.save(x.clone());
@@ -255,29 +266,26 @@ impl<T: Element> CustomOp<T> for BatchNormOp<T> {
         let masked = self.activation != Activation::Identity;
         if masked {
             let (act, a) = (self.activation, saved.get(1).as_slice());
-            map_rows(&mut dx, c, |r, out| {
-                let span = r.start * c..r.end * c;
-                act.backprop_with(ctx.relu_rule, &a[span.clone()], &das[span], out)
-            });
+            map_rows(
+                &mut dx,
+                c,
+                #[inline(always)]
+                |r, out| {
+                    let span = r.start * c..r.end * c;
+                    act.backprop_with(ctx.relu_rule, &a[span.clone()], &das[span], out)
+                },
+            );
         }
         let mean = &moments.mean;
         // Σ dy and Σ dy · (x − μ), per channel.
         let dys: &[T] = if masked { &dx } else { das };
-        let sums = channel_sums(rows, c, 2, |r, acc| {
-            let (s1, s2) = acc.split_at_mut(c);
-            let span = r.start * c..r.end * c;
-            for (drow, xrow) in dys[span.clone()].chunks_exact(c).zip(xs[span].chunks_exact(c)) {
-                let lanes = s1
-                    .iter_mut()
-                    .zip(s2.iter_mut())
-                    .zip(drow.iter().zip(xrow).zip(mean));
-                for ((a1, a2), ((&d, &xv), &mu)) in lanes {
-                    let d = d.to_f64();
-                    *a1 += d;
-                    *a2 += d * (xv.to_f64() - mu);
-                }
-            }
-        });
+        let sums = channel_sums(
+            rows,
+            c,
+            2,
+            #[inline(always)]
+            |r, acc| add_column_pairs(dys, xs, c, mean, r, acc, |d, xv, mu| (d, d * (xv - mu))),
+        );
         let dbeta: Vec<f64> = sums[..c].to_vec();
         let dgamma: Vec<f64> = (0..c).map(|i| sums[c + i] * self.inv_sigma[i]).collect();
         if needs[0] {
@@ -297,21 +305,36 @@ impl<T: Element> CustomOp<T> for BatchNormOp<T> {
                 .unzip();
             let mu: Vec<T> = mean.iter().map(|&v| T::from_f64(v)).collect();
             let scale = &self.scale;
-            map_rows(&mut dx, c, |r, out| {
-                let span = r.start * c..r.end * c;
-                let (xr, dr) = (&xs[span.clone()], &das[span]);
-                for (k, (orow, xrow)) in out.chunks_exact_mut(c).zip(xr.chunks_exact(c)).enumerate() {
-                    // dy is in `out` after the activation's mask, else in dA.
-                    let drow = &dr[k * c..(k + 1) * c];
-                    let consts = scale.iter().zip(&a).zip(b.iter().zip(&mu));
-                    for (((o, &xv), &g), ((&kk, &aa), (&bb, &mm))) in
-                        orow.iter_mut().zip(xrow).zip(drow).zip(consts)
-                    {
-                        let d = if masked { *o } else { g };
-                        *o = kk * d + aa * (xv - mm) + bb;
+            map_rows(
+                &mut dx,
+                c,
+                #[inline(always)]
+                |r, out| {
+                    let span = r.start * c..r.end * c;
+                    let (xr, dr) = (&xs[span.clone()], &das[span]);
+                    let (kk, aa, bb, mm) = (&scale[..c], &a[..c], &b[..c], &mu[..c]);
+                    // dy is in `out` after the activation's mask, else in dA; two loops, so
+                    // that each is a plain vector loop.
+                    if masked {
+                        for (orow, xrow) in out.chunks_exact_mut(c).zip(xr.chunks_exact(c)) {
+                            let (orow, xrow) = (&mut orow[..c], &xrow[..c]);
+                            for j in 0..c {
+                                orow[j] = kk[j] * orow[j] + aa[j] * (xrow[j] - mm[j]) + bb[j];
+                            }
+                        }
+                    } else {
+                        let rows = out
+                            .chunks_exact_mut(c)
+                            .zip(xr.chunks_exact(c).zip(dr.chunks_exact(c)));
+                        for (orow, (xrow, drow)) in rows {
+                            let (orow, xrow, drow) = (&mut orow[..c], &xrow[..c], &drow[..c]);
+                            for j in 0..c {
+                                orow[j] = kk[j] * drow[j] + aa[j] * (xrow[j] - mm[j]) + bb[j];
+                            }
+                        }
                     }
-                }
-            });
+                },
+            );
         }
         let to_tensor = |v: &[f64]| Tensor::from_vec(v.iter().map(|&s| T::from_f64(s)).collect(), &[c]);
         Ok(vec![
