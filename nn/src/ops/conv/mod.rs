@@ -223,7 +223,7 @@ impl<T: Element> CustomOp<T> for Conv2dOp {
                 // cache-line boundary and with the direct kernel's slack after it, where the
                 // direct kernel reads it (whole registers per row, K / TB times) or σ is not
                 // the identity; otherwise dA itself. (Reading dA in place where the kernel
-                // needs no slack measured 5% slower on the 64->64 layer: split loads.)
+                // needs no slack measured 4% slower on the 64->64 layer: split loads.)
                 let (mut dz_own, mut at) = (Vec::new(), 0);
                 let dz_rows: &[T] = if a.is_some() || direct.is_some() {
                     dz_own = buffer::take_dirty(span.len() + slack + LINE_PAD);
