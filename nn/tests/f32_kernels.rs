@@ -15,7 +15,7 @@ mod common;
 use autograd::{Tape, Tensor};
 use common::{cases, values};
 use nn::ops::activation::Activation;
-use nn::ops::conv::{Conv2dConfig, ConvGeometry, conv2d_with};
+use nn::ops::conv::{Conv2dConfig, ConvGeometry, ConvPlan, conv2d_with};
 use nn::ops::pool::{Pool2dConfig, max_pool2d};
 use nn::ops::reference;
 use proptest::prelude::*;
@@ -74,6 +74,86 @@ fn within(what: &str, got: &Tensor<f64>, want: &Tensor<f64>, bound: &Tensor<f64>
     Ok(())
 }
 
+/// The largest `Σ_ξ |Aᵀ_iξ| |Bᵀ_ξt| |G_ξk|` of Winograd F(2, 3) over outputs `i`, inputs `t`
+/// and taps `k`: how much of `|d_t| |g_k|` one output's rounding error can carry (in exact
+/// arithmetic the signed sums are 1 for `t = i + k` and 0 otherwise). Squared for 2x2 tiles.
+fn winograd_gain() -> f64 {
+    let at = [[1.0, 1.0, 1.0, 0.0], [0.0, 1.0, -1.0, -1.0f64]];
+    let bt = [
+        [1.0, 0.0, -1.0, 0.0],
+        [0.0, 1.0, 1.0, 0.0],
+        [0.0, -1.0, 1.0, 0.0],
+        [0.0, 1.0, 0.0, -1.0f64],
+    ];
+    let g = [
+        [1.0, 0.0, 0.0],
+        [0.5, 0.5, 0.5],
+        [0.5, -0.5, 0.5],
+        [0.0, 0.0, 1.0f64],
+    ];
+    let mut most = 0.0f64;
+    for a in &at {
+        for t in 0..4 {
+            for k in 0..3 {
+                let sum: f64 = (0..4).map(|x| (a[x] * bt[x][t] * g[x][k]).abs()).sum();
+                most = most.max(sum);
+            }
+        }
+    }
+    most * most
+}
+
+/// A bound on Winograd F(2x2, 3x3)'s rounding error for the convolution `g` of `x` with
+/// kernels `w` (all `[C_out, 3, 3, C_in]`): each output's tile reads a 4x4 window, inside the
+/// 5x5 window from one row and column before the output; every value of it meets every tap of
+/// the kernel in the transformed products (at most [`winograd_gain`] of `|x| |w|` each).
+/// Transforming the inputs rounds 3 times, the kernels once, the products are summed over
+/// `C_in`, and transforming them back (with the bias) rounds 5 times: `γ_{C_in + 9}`.
+fn winograd_bound(
+    x_abs: &Tensor<f64>,
+    w: &Tensor<f64>,
+    b_abs: Option<&[f64]>,
+    g: &ConvGeometry,
+) -> Tensor<f64> {
+    let (c_out, c_in) = (g.c_out, g.c_in);
+    let w_sum =
+        |co: usize, ci: usize| -> f64 { (0..9).map(|k| w.as_slice()[(co * 9 + k) * c_in + ci].abs()).sum() };
+    let k5 = Tensor::from_fn(&[c_out, 5, 5, c_in], |i| w_sum(i / (25 * c_in), i % c_in));
+    let p = g.cfg.padding;
+    let cfg5 = Conv2dConfig {
+        stride: (1, 1),
+        padding: (p.0 + 1, p.1 + 1),
+        dilation: (1, 1),
+    };
+    let g5 = ConvGeometry::new("bound", x_abs.shape(), k5.shape(), cfg5).unwrap();
+    assert_eq!(g5.output_shape(), g.output_shape());
+    let gain = winograd_gain();
+    let terms = reference::conv2d(x_abs, &k5, None, &g5).map(|t| gain * t);
+    let terms = match b_abs {
+        Some(b) => Tensor::from_fn(terms.shape(), |i| terms.as_slice()[i] + b[i % c_out]),
+        None => terms,
+    };
+    terms.map(|t| gamma(c_in + 10) * t)
+}
+
+/// [`winograd_bound`] for the input rule, which is the convolution of `dZ` padded by `2 - p`
+/// with the kernels turned by 180° and their channel axes swapped (`[C_in, 3, 3, C_out]`).
+fn winograd_input_bound(dz_abs: &Tensor<f64>, w: &Tensor<f64>, g: &ConvGeometry) -> Tensor<f64> {
+    let (c_out, c_in) = (g.c_out, g.c_in);
+    let turned = Tensor::from_fn(&[c_in, 3, 3, c_out], |i| {
+        let (ci, kh, kw, co) = (i / (9 * c_out), i / (3 * c_out) % 3, i / c_out % 3, i % c_out);
+        w.as_slice()[((co * 3 + 2 - kh) * 3 + 2 - kw) * c_in + ci]
+    });
+    let p = g.cfg.padding;
+    let cfg = Conv2dConfig {
+        stride: (1, 1),
+        padding: (2 - p.0, 2 - p.1),
+        dilation: (1, 1),
+    };
+    let gt = ConvGeometry::new("bound", dz_abs.shape(), turned.shape(), cfg).unwrap();
+    winograd_bound(dz_abs, &turned, None, &gt)
+}
+
 /// The f32 op's forward value and gradients against the f64 loops, on the same inputs (x, w
 /// and b rounded to f32 first), each within its rounding bound.
 fn f32_matches_reference(
@@ -88,11 +168,16 @@ fn f32_matches_reference(
     let g = ConvGeometry::new("conv2d", x.shape(), w.shape(), cfg).map_err(|e| e.to_string())?;
     let [a32, dx32, dw32, db32] = run::<f32>(&x, &w, &b, cfg, act);
     let da = upstream(&g.output_shape());
+    let winograd = ConvPlan::new::<f32>(&g).winograd.kernel;
 
-    // Forward: Z = Σ B_ij ⊙ W_c + b_c, K + 1 terms, then σ.
+    // Forward: Z = Σ B_ij ⊙ W_c + b_c, K + 1 terms, then σ (or Winograd's bound).
     let z = reference::conv2d(&x, &w, Some(b.as_slice()), &g);
-    let z_terms = reference::conv2d(&abs(&x), &abs(&w), Some(abs(&b).as_slice()), &g);
-    let ez = z_terms.map(|t| gamma(g.patch() + 1) * t);
+    let ez = if winograd.forward {
+        winograd_bound(&abs(&x), &w, Some(abs(&b).as_slice()), &g)
+    } else {
+        let z_terms = reference::conv2d(&abs(&x), &abs(&w), Some(abs(&b).as_slice()), &g);
+        z_terms.map(|t| gamma(g.patch() + 1) * t)
+    };
     let (a, ea) = match act {
         Activation::Identity => (z.clone(), ez.clone()),
         // max(·, 0) moves nothing further apart.
@@ -164,12 +249,18 @@ fn f32_matches_reference(
     // Input rule: each input element collects at most f_H·f_W positions' C_out products.
     let dx = reference::conv2d_input_grad(&w, &dz, &g);
     let taps = g.kh * g.kw * g.c_out + 1;
-    within(
-        "dX",
-        &dx32,
-        &dx,
-        &bound(&|d| reference::conv2d_input_grad(&w_abs, d, &g), taps),
-    )?;
+    let dx_bound = if winograd.input_grad {
+        // Winograd's rounding of f32's dZ, and the error f32's dZ brings (propagated exactly).
+        let rounding = winograd_input_bound(&dz_abs, &w, &g);
+        if exact {
+            rounding
+        } else {
+            add(&rounding, &reference::conv2d_input_grad(&w_abs, &err, &g))
+        }
+    } else {
+        bound(&|d| reference::conv2d_input_grad(&w_abs, d, &g), taps)
+    };
+    within("dX", &dx32, &dx, &dx_bound)?;
     Ok(())
 }
 
@@ -189,7 +280,11 @@ fn child_checks(test: &str) -> Result<(), TestCaseError> {
 }
 
 /// The tests [`narrower_instruction_sets`] runs again in a child process.
-const CHILD_TESTS: [&str; 2] = ["f32_conv_matches_f64", "f32_max_pool_matches_f64"];
+const CHILD_TESTS: [&str; 3] = [
+    "f32_conv_matches_f64",
+    "f32_max_pool_matches_f64",
+    "f32_winograd_matches_f64",
+];
 
 proptest! {
     #![proptest_config(cases(64))]
@@ -214,6 +309,34 @@ proptest! {
         let cfg = Conv2dConfig { stride, padding: pad, dilation: dil };
         let x = values(&[n, h, w, c_in], seed);
         let wt = values(&[c_out, k, k, c_in], seed ^ 1).map(|v| v * 0.5);
+        let b = values(&[c_out], seed ^ 2);
+        if let Err(e) = f32_matches_reference(&x, &wt, &b, cfg, act) {
+            prop_assert!(false, "{}", e);
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(cases(48))]
+
+    /// The layers Winograd F(2x2, 3x3) takes (3x3, stride 1, channels in whole registers),
+    /// odd and even sizes (the last tiles then reach past the output), every padding it takes,
+    /// against the loops within its own rounding bound (or the direct kernels' where the plan
+    /// leaves the layer to them: an AVX2 or baseline run, or channel counts it does not take).
+    #[test]
+    fn f32_winograd_matches_f64(
+        (n, h, w) in (1..=3usize, 3..=11usize, 3..=11usize),
+        c_in in prop::sample::select(vec![8usize, 16, 32, 48, 64]),
+        c_out in prop::sample::select(vec![8usize, 16, 24, 32, 48, 64]),
+        pad in (0..=2usize, 0..=2usize),
+        act in prop::sample::select(vec![Activation::Identity, Activation::Relu]),
+        seed in any::<u64>(),
+    ) {
+        child_checks(CHILD_TESTS[2])?;
+        prop_assume!(h + 2 * pad.0 >= 3 && w + 2 * pad.1 >= 3);
+        let cfg = Conv2dConfig { stride: (1, 1), padding: pad, dilation: (1, 1) };
+        let x = values(&[n, h, w, c_in], seed);
+        let wt = values(&[c_out, 3, 3, c_in], seed ^ 1).map(|v| v * 0.5);
         let b = values(&[c_out], seed ^ 2);
         if let Err(e) = f32_matches_reference(&x, &wt, &b, cfg, act) {
             prop_assert!(false, "{}", e);

@@ -27,6 +27,8 @@
 //! - `im2col`: builds `B` (and col2im, its adjoint) for the GEMM path;
 //! - `direct`: the forward pass and the kernel rule without `B`, for few kernels in `f32`;
 //! - `input_grad`: the input rule without `dB`, in `f32`;
+//! - `winograd`: the forward pass and the input rule of 3x3 layers as Winograd F(2x2, 3x3),
+//!   in `f32`;
 //! - `vector`: the register types the direct kernels are written with (x86-64).
 //!
 //! How the work is done:
@@ -43,10 +45,11 @@ mod input_grad;
 mod plan;
 #[cfg(target_arch = "x86_64")]
 mod vector;
+mod winograd;
 
 pub use geometry::{Conv2dConfig, ConvGeometry};
 pub use im2col::Layout;
-pub use plan::{Choice, ConvPlan, InputKernel, Kernel, MAX_DIRECT_CHANNELS};
+pub use plan::{Choice, ConvPlan, InputKernel, Kernel, MAX_DIRECT_CHANNELS, WinogradRules};
 
 use crate::ops::activation::Activation;
 use crate::ops::bias::{add_row_vector, column_sums};
@@ -58,6 +61,7 @@ use direct::DirectKernel;
 use im2col::{col2im, im2col};
 use input_grad::DirectInputGrad;
 use std::ops::Range;
+use winograd::Winograd;
 
 /// Runs `work(samples, part)` over the plan's chunks of the batch, where `part` is the
 /// chunk's share of `out` (`per_sample` elements a sample; empty when `out` is), across the
@@ -130,9 +134,27 @@ impl<T: Element> CustomOp<T> for Conv2dOp {
             Kernel::Direct { lanes } => Some(DirectKernel::new(w.as_slice(), bias, &g, lanes)),
             _ => None,
         };
+        let wino = plan
+            .winograd
+            .kernel
+            .forward
+            .then(|| Winograd::new(w.as_slice(), bias, &g, plan.vector_width()));
+        let in_len = g.h * g.w * g.c_in;
         let mut z = buffer::take_dirty::<T>(g.rows() * c_out);
         let results = over_chunks(&plan, &mut z, rows * c_out, |samples, z_part| -> Result<()> {
             let m = samples.len() * rows;
+            // Winograd, unless a value came out not finite: then the direct kernel below
+            // computes the chunk again (NaN and infinities as the direct sums give them).
+            if let Some(wino) = &wino {
+                let xs = &x.as_slice()[samples.start * in_len..samples.end * in_len];
+                if wino.forward(xs, samples.len(), z_part) {
+                    simd::dispatch(
+                        #[inline(always)]
+                        || activation.apply(z_part),
+                    );
+                    return Ok(());
+                }
+            }
             let w_t = MatRef::new(w.as_slice(), c_out, k)?.t();
             if let Some(direct) = &direct {
                 direct.forward(x.as_slice(), &g, samples, z_part);
@@ -209,6 +231,8 @@ impl<T: Element> CustomOp<T> for Conv2dOp {
             InputKernel::Direct { width } if need_x => Some(DirectInputGrad::new(w.as_slice(), &g, width)),
             _ => None,
         };
+        let wino_dx = (plan.winograd.kernel.input_grad && need_x)
+            .then(|| Winograd::for_input_grad(w.as_slice(), &g, plan.vector_width()));
         // The input gradient, written chunk by chunk (left empty when not needed).
         let mut dx = buffer::take_dirty::<T>(if need_x { x.numel() } else { 0 });
         let per_sample = g.h * g.w * g.c_in;
@@ -276,7 +300,11 @@ impl<T: Element> CustomOp<T> for Conv2dOp {
                 } else {
                     Vec::new()
                 };
-                if need_x {
+                // Winograd, unless a value came out not finite (then the kernels below).
+                let done = wino_dx
+                    .as_ref()
+                    .is_some_and(|wino| wino.forward(dz_rows, samples.len(), dx_part));
+                if need_x && !done {
                     // Input: dB = dZ · W, then col2im adds each slice's row of dB back; or
                     // directly, dZ_slice(ij) += Σ_c dZ_ijc · W_c, without storing dB.
                     let w_mat = MatRef::new(w.as_slice(), c_out, k)?;

@@ -8,6 +8,12 @@
 //! | kernel `dW_c = Σ_ij dZ_ijc · B_ij` | the same three as the forward pass |
 //! | input `dZ_slice += Σ_c dZ_ijc · W_c` | pointwise GEMM; the direct input rule (no `dB`; with AVX2 for `C_out <= 32` only); `dB = dZ · W` + col2im |
 //!
+//! On top of these, 3x3 layers of stride 1 whose channel counts are whole registers run the
+//! forward pass and the input rule as Winograd F(2x2, 3x3) ([`ConvPlan::winograd`]; the
+//! kernels above then run only for a chunk of the batch whose Winograd result is not finite,
+//! so that NaN and infinities come out as the direct sums give them). `TAPEGRAD_WINOGRAD=off`
+//! turns it off (to compare).
+//!
 //! Set `TAPEGRAD_LOG=plan` to print each new plan to standard error when a convolution first
 //! runs with it; `cargo run --release --example conv_plan` prints the plans of LeNet-5 and
 //! of the benchmark suite's layers.
@@ -24,6 +30,7 @@
 
 use super::geometry::ConvGeometry;
 use super::im2col::Layout;
+use super::winograd;
 use autograd::runtime::{parallel, simd};
 use autograd::{DType, Element};
 use std::collections::HashSet;
@@ -78,6 +85,15 @@ pub enum InputKernel {
     },
 }
 
+/// Which rules of a plan run as Winograd F(2x2, 3x3) (see [`ConvPlan::winograd`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WinogradRules {
+    /// The forward pass.
+    pub forward: bool,
+    /// The input rule.
+    pub input_grad: bool,
+}
+
 /// One choice of a plan: the kernel and why it was chosen over the others.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Choice<K> {
@@ -102,6 +118,10 @@ pub struct ConvPlan {
     pub weight_grad: Choice<Kernel>,
     /// The input rule `dZ_slice += Σ_c dZ_ijc · W_c`.
     pub input_grad: Choice<InputKernel>,
+    /// Which of the forward pass and the input rule run as Winograd F(2x2, 3x3) instead of
+    /// [`ConvPlan::forward`] and [`ConvPlan::input_grad`] (those then run only for a chunk
+    /// whose Winograd result holds a NaN or an infinity).
+    pub winograd: Choice<WinogradRules>,
     /// Samples per chunk of the batch (the last chunk may have fewer).
     pub samples_per_chunk: usize,
     /// Chunks of the batch.
@@ -191,6 +211,7 @@ impl ConvPlan {
                 }
             }
         };
+        let winograd = winograd_choice(g, vector, level, &forward);
         let samples_per_chunk = (CHUNK_ELEMENTS / (g.oh * g.ow * g.patch()).max(1)).clamp(1, g.n.max(1));
         let chunks = g.n.div_ceil(samples_per_chunk);
         ConvPlan {
@@ -200,10 +221,16 @@ impl ConvPlan {
             forward,
             weight_grad: forward,
             input_grad,
+            winograd,
             samples_per_chunk,
             chunks,
             split_batch: chunks >= 2 * parallel::num_threads(),
         }
+    }
+
+    /// The vector width of the plan's kernels: 16 lanes with AVX-512, 8 otherwise.
+    pub fn vector_width(&self) -> usize {
+        if self.level == simd::Level::Avx512 { 16 } else { 8 }
     }
 
     /// Prints the plan to standard error if `TAPEGRAD_LOG` names `plan` (a comma-separated
@@ -223,6 +250,52 @@ impl ConvPlan {
             eprintln!("{text}");
         }
     }
+}
+
+/// Whether `TAPEGRAD_WINOGRAD=off` turned Winograd off (read once).
+fn winograd_off() -> bool {
+    static OFF: OnceLock<bool> = OnceLock::new();
+    *OFF.get_or_init(|| std::env::var("TAPEGRAD_WINOGRAD").is_ok_and(|v| v.trim() == "off"))
+}
+
+/// Which rules of `g` run as Winograd F(2x2, 3x3), and why.
+fn winograd_choice(
+    g: &ConvGeometry,
+    vector: bool,
+    level: simd::Level,
+    forward: &Choice<Kernel>,
+) -> Choice<WinogradRules> {
+    let none = WinogradRules {
+        forward: false,
+        input_grad: false,
+    };
+    let width = if level == simd::Level::Avx512 { 16 } else { 8 };
+    let shape = g.kh == 3
+        && g.kw == 3
+        && g.cfg.stride == (1, 1)
+        && g.cfg.dilation == (1, 1)
+        && g.cfg.padding.0 <= 2
+        && g.cfg.padding.1 <= 2;
+    let why = if !vector {
+        "no Winograd kernels for this element type or CPU"
+    } else if !shape {
+        "not a 3x3 kernel of stride and dilation 1 with padding <= 2"
+    } else if winograd_off() {
+        "off (TAPEGRAD_WINOGRAD=off)"
+    } else {
+        let rules = WinogradRules {
+            // Its fallback for a chunk that is not finite is the direct kernel.
+            forward: matches!(forward.kernel, Kernel::Direct { .. }) && winograd::applies(g, width),
+            input_grad: winograd::applies(&winograd::input_grad_geometry(g), width),
+        };
+        let why = if rules == none {
+            "the channel counts are not whole registers (or C_out > 64)"
+        } else {
+            "3x3, stride 1, channels in whole registers: 16 products per 2x2 outputs instead of 36"
+        };
+        return Choice { kernel: rules, why };
+    };
+    Choice { kernel: none, why }
 }
 
 impl fmt::Display for Kernel {
@@ -278,6 +351,14 @@ impl fmt::Display for ConvPlan {
             "  dX:      {} ({})",
             self.input_grad.kernel, self.input_grad.why
         )?;
+        let w = self.winograd.kernel;
+        let rules = match (w.forward, w.input_grad) {
+            (true, true) => "forward and dX",
+            (true, false) => "forward",
+            (false, true) => "dX",
+            (false, false) => "none",
+        };
+        writeln!(f, "  Winograd F(2x2,3x3): {rules} ({})", self.winograd.why)?;
         write!(
             f,
             "  batch:   {} chunk(s) of {} sample(s), {}",

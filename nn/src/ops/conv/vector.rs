@@ -25,6 +25,14 @@ pub(crate) trait Vector: Copy {
     /// # Safety
     /// The CPU must have the instructions.
     unsafe fn fmadd(self, x: Self, w: Self) -> Self;
+    /// `self + x`.
+    /// # Safety
+    /// The CPU must have the instructions.
+    unsafe fn add(self, x: Self) -> Self;
+    /// `self - x`.
+    /// # Safety
+    /// The CPU must have the instructions.
+    unsafe fn sub(self, x: Self) -> Self;
 }
 
 #[derive(Clone, Copy)]
@@ -51,6 +59,14 @@ impl Vector for Ymm {
     unsafe fn fmadd(self, x: Self, w: Self) -> Self {
         unsafe { Ymm(_mm256_fmadd_ps(x.0, w.0, self.0)) }
     }
+    #[inline(always)]
+    unsafe fn add(self, x: Self) -> Self {
+        unsafe { Ymm(_mm256_add_ps(self.0, x.0)) }
+    }
+    #[inline(always)]
+    unsafe fn sub(self, x: Self) -> Self {
+        unsafe { Ymm(_mm256_sub_ps(self.0, x.0)) }
+    }
 }
 
 impl Vector for Zmm {
@@ -71,5 +87,13 @@ impl Vector for Zmm {
     #[inline(always)]
     unsafe fn fmadd(self, x: Self, w: Self) -> Self {
         unsafe { Zmm(_mm512_fmadd_ps(x.0, w.0, self.0)) }
+    }
+    #[inline(always)]
+    unsafe fn add(self, x: Self) -> Self {
+        unsafe { Zmm(_mm512_add_ps(self.0, x.0)) }
+    }
+    #[inline(always)]
+    unsafe fn sub(self, x: Self) -> Self {
+        unsafe { Zmm(_mm512_sub_ps(self.0, x.0)) }
     }
 }
