@@ -11,8 +11,9 @@ processes of the two sides so that both see the same machine (its speed drifts o
   `bench/torch_suite.py`; each process reports per-row medians of R runs, and the figure per
   row and side is the median over the rounds.
 * e2e (training over one epoch): LeNet-5 at batch 16, 64, 256 x threads 1, 2, and PyTorch's
-  MNIST-example CNN (`mnist_cnn`) at batch 64 x threads 1, 2 on the first 10000 samples; for
-  each configuration K alternating tapegrad / PyTorch processes; the figure is the median of
+  MNIST-example CNN (`mnist_cnn`) at batch 64 x threads 1, 2 on the first 10000 samples, and
+  the small ResNet of issue #17 (`resnet`, `nn::models::resnet`) at batch 64 x threads 1, 2 on
+  the first 6400 samples; for each configuration K alternating tapegrad / PyTorch processes; the figure is the median of
   samples/s over the rounds and the maximum of peak RSS.
 * infer (evaluation-mode forward passes): LeNet-5 and `mnist_cnn` at batch 1 (latency) and
   batch 1000 (throughput) x threads 1, 2; K alternating processes, the median latency.
@@ -61,6 +62,10 @@ E2E_THREADS = (1, 2)
 # issue #15 measured on 10k images; a whole epoch takes PyTorch over a minute here).
 MNIST_CNN_SAMPLES = 10000
 MNIST_CNN_BATCHES = (64,)
+# The small ResNet of issue #17 (stem 16, stages 16, 32, 64, batch norm): this many samples
+# (100 steps of batch 64; PyTorch's full epoch takes about 40 s at 2 threads here).
+RESNET_SAMPLES = 6400
+RESNET_BATCHES = (64,)
 # Inference: batch size -> timed runs (latency at batch 1, throughput at batch 1000).
 INFER_MODELS = ("lenet5", "mnist_cnn")
 INFER_RUNS = {1: 200, 1000: 20}
@@ -254,6 +259,7 @@ def e2e_configs():
     """Every training configuration: (model, batch, threads, sample cap or None)."""
     configs = [("lenet5", b, t, None) for b in E2E_BATCHES for t in E2E_THREADS]
     configs += [("mnist_cnn", b, t, MNIST_CNN_SAMPLES) for b in MNIST_CNN_BATCHES for t in E2E_THREADS]
+    configs += [("resnet", b, t, RESNET_SAMPLES) for b in RESNET_BATCHES for t in E2E_THREADS]
     return configs
 
 
@@ -527,7 +533,7 @@ def report(runner, names, args, rounds, runs, samples, load_before):
         f"- Method: separate processes, tapegrad then PyTorch in each of {rounds} round(s); "
         f"ops: median of {runs} runs per process at {args.ops_threads} threads, then median over "
         f"rounds; e2e: one epoch ({epoch}, {data}; `mnist_cnn`: at most the first "
-        f"{MNIST_CNN_SAMPLES}), median samples/s over rounds, maximum peak RSS (VmHWM); infer: "
+        f"{MNIST_CNN_SAMPLES}, `resnet`: the first {RESNET_SAMPLES}), median samples/s over rounds, maximum peak RSS (VmHWM); infer: "
         f"median of {INFER_RUNS[1]} (batch 1) or {INFER_RUNS[1000]} (batch 1000) runs per "
         "process, then median over rounds.",
     ]
@@ -551,7 +557,8 @@ def report(runner, names, args, rounds, runs, samples, load_before):
         parts += [
             "",
             "### Training throughput (Adam, one epoch; `mnist_cnn`: PyTorch's MNIST-example "
-            f"CNN, first {MNIST_CNN_SAMPLES} samples)",
+            f"CNN, first {MNIST_CNN_SAMPLES} samples; `resnet`: the ResNet of issue #17, first "
+            f"{RESNET_SAMPLES})",
             "",
             e2e,
             "",

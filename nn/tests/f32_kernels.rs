@@ -154,6 +154,54 @@ fn winograd_input_bound(dz_abs: &Tensor<f64>, w: &Tensor<f64>, g: &ConvGeometry)
     winograd_bound(dz_abs, &turned, None, &gt)
 }
 
+/// A bound on Winograd's rounding error for the kernel rule of `g`: `dg = Gᵀ [Σ_tiles (A dY
+/// Aᵀ) ⊙ (Bᵀ d B)] G` carries at most [`winograd_gain`] of `|dY_rc| |d_yx|` for every pair of
+/// a tile's 2x2 outputs (`dZ`, zeros past the output) and its 4x4 input window (padded `x`),
+/// per axis the same sums of `|G| |A| |B|` as the forward pass. The products are summed over
+/// every tile of the batch (and the chunks' parts over the samples); the transforms round 2
+/// times each, the kernel transform back 4 times: `γ_{tiles + N + 12}`, the same for every tap.
+fn winograd_weight_bound(x_abs: &Tensor<f64>, dz_abs: &Tensor<f64>, g: &ConvGeometry) -> Tensor<f64> {
+    let (c_in, c_out) = (g.c_in, g.c_out);
+    let (th, tw) = (g.oh.div_ceil(2), g.ow.div_ceil(2));
+    let (ph, pw) = g.cfg.padding;
+    let mut pairs = vec![0.0f64; c_out * c_in];
+    for n in 0..g.n {
+        for (ty, tx) in (0..th).flat_map(|ty| (0..tw).map(move |tx| (ty, tx))) {
+            let window: Vec<f64> = (0..c_in)
+                .map(|ci| {
+                    let mut s = 0.0;
+                    for (y, x) in (0..4).flat_map(|y| (0..4).map(move |x| (y, x))) {
+                        let (iy, ix) = (
+                            (2 * ty + y) as isize - ph as isize,
+                            (2 * tx + x) as isize - pw as isize,
+                        );
+                        if (0..g.h as isize).contains(&iy) && (0..g.w as isize).contains(&ix) {
+                            s += x_abs.get(&[n, iy as usize, ix as usize, ci]).unwrap();
+                        }
+                    }
+                    s
+                })
+                .collect();
+            for co in 0..c_out {
+                let mut dy = 0.0;
+                for (r, c) in (0..2).flat_map(|r| (0..2).map(move |c| (r, c))) {
+                    let (oy, ox) = (2 * ty + r, 2 * tx + c);
+                    if oy < g.oh && ox < g.ow {
+                        dy += dz_abs.get(&[n, oy, ox, co]).unwrap();
+                    }
+                }
+                for ci in 0..c_in {
+                    pairs[co * c_in + ci] += dy * window[ci];
+                }
+            }
+        }
+    }
+    let factor = gamma(g.n * th * tw + g.n + 12) * winograd_gain();
+    Tensor::from_fn(&[c_out, 3, 3, c_in], |i| {
+        factor * pairs[i / (9 * c_in) * c_in + i % c_in]
+    })
+}
+
 /// The f32 op's forward value and gradients against the f64 loops, on the same inputs (x, w
 /// and b rounded to f32 first), each within its rounding bound.
 fn f32_matches_reference(
@@ -240,12 +288,18 @@ fn f32_matches_reference(
     // Kernel rule: dW_c = Σ_ij dZ_ijc · B_ij, at most M products.
     let (x_abs, w_abs) = (abs(&x), abs(&w));
     let dw = reference::conv2d_weight_grad(&x, &dz, &g);
-    within(
-        "dW",
-        &dw32,
-        &dw,
-        &bound(&|d| reference::conv2d_weight_grad(&x_abs, d, &g), g.rows() + 1),
-    )?;
+    let dw_bound = if winograd.weight_grad {
+        // Winograd's rounding of f32's dZ, and the error f32's dZ brings (propagated exactly).
+        let rounding = winograd_weight_bound(&x_abs, &dz_abs, &g);
+        if exact {
+            rounding
+        } else {
+            add(&rounding, &reference::conv2d_weight_grad(&x_abs, &err, &g))
+        }
+    } else {
+        bound(&|d| reference::conv2d_weight_grad(&x_abs, d, &g), g.rows() + 1)
+    };
+    within("dW", &dw32, &dw, &dw_bound)?;
     // Input rule: each input element collects at most f_H·f_W positions' C_out products.
     let dx = reference::conv2d_input_grad(&w, &dz, &g);
     let taps = g.kh * g.kw * g.c_out + 1;

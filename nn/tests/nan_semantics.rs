@@ -252,8 +252,8 @@ proptest! {
 
     /// The layers Winograd F(2x2, 3x3) takes (3x3, stride 1, channels in whole registers):
     /// inside a transform `∞ - ∞` would be NaN where the direct sum gives `±∞`, so a chunk
-    /// whose result is not finite is computed again by the direct kernels, forward and input
-    /// rule alike. Several samples, one of them clean.
+    /// whose result is not finite is computed again by the direct kernels, forward, input
+    /// rule and kernel rule alike. Several samples, one of them clean.
     #[test]
     fn winograd_layers_with_special_values_match_reference(
         (n, h, w) in (2..=3usize, 3..=8usize, 3..=8usize),
@@ -276,7 +276,7 @@ proptest! {
         }
         let (x, kw): (Tensor<f64>, Tensor<f64>) = (x.cast::<f32>().cast(), kw.cast::<f32>().cast());
         let g = ConvGeometry::new("conv2d", x.shape(), kw.shape(), cfg).unwrap();
-        let [a, dx, _, _] = conv_relu::<f32>(&x, &kw, &b, cfg);
+        let [a, dx, dw, db] = conv_relu::<f32>(&x, &kw, &b, cfg);
         let abs = |t: &Tensor<f64>| t.map(f64::abs);
         let z = reference::conv2d(&x, &kw, Some(b.cast::<f32>().cast::<f64>().as_slice()), &g);
         let scale = reference::conv2d(&abs(&x), &abs(&kw), Some(abs(&b).as_slice()), &g);
@@ -284,6 +284,11 @@ proptest! {
         let dz = reference::relu_backward(&a, &upstream(a.shape()));
         same("dx", &dx, &reference::conv2d_input_grad(&kw, &dz, &g),
             &reference::conv2d_input_grad(&abs(&kw), &abs(&dz), &g)).map_err(TestCaseError::fail)?;
+        same("dW", &dw, &reference::conv2d_weight_grad(&x, &dz, &g),
+            &reference::conv2d_weight_grad(&abs(&x), &abs(&dz), &g)).map_err(TestCaseError::fail)?;
+        let db_want = Tensor::from_vec(reference::conv2d_bias_grad(&dz), &[c_out]).unwrap();
+        let db_scale = Tensor::from_vec(reference::conv2d_bias_grad(&abs(&dz)), &[c_out]).unwrap();
+        same("db", &db, &db_want, &db_scale).map_err(TestCaseError::fail)?;
     }
 
     /// Fused-ReLU dense layer in f32 with NaN and ±∞ in the input and sometimes the weight.

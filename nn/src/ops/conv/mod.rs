@@ -27,8 +27,8 @@
 //! - `im2col`: builds `B` (and col2im, its adjoint) for the GEMM path;
 //! - `direct`: the forward pass and the kernel rule without `B`, for few kernels in `f32`;
 //! - `input_grad`: the input rule without `dB`, in `f32`;
-//! - `winograd`: the forward pass and the input rule of 3x3 layers as Winograd F(2x2, 3x3),
-//!   in `f32`;
+//! - `winograd`: the forward pass, the input rule and the kernel rule of 3x3 layers as
+//!   Winograd F(2x2, 3x3), in `f32`;
 //! - `vector`: the register types the direct kernels are written with (x86-64).
 //!
 //! How the work is done:
@@ -233,6 +233,11 @@ impl<T: Element> CustomOp<T> for Conv2dOp {
         };
         let wino_dx = (plan.winograd.kernel.input_grad && need_x)
             .then(|| Winograd::for_input_grad(w.as_slice(), &g, plan.vector_width()));
+        let wino_dw = (plan.winograd.kernel.weight_grad && need_w)
+            .then(|| Winograd::for_weight_grad(&g, plan.vector_width()));
+        // The direct kernel's partials are summed in its lane layout, unless Winograd computes
+        // dW (then a chunk that falls back to it converts its own).
+        let lanes_summed = direct.is_some() && wino_dw.is_none();
         // The input gradient, written chunk by chunk (left empty when not needed).
         let mut dx = buffer::take_dirty::<T>(if need_x { x.numel() } else { 0 });
         let per_sample = g.h * g.w * g.c_in;
@@ -269,14 +274,26 @@ impl<T: Element> CustomOp<T> for Conv2dOp {
                 };
                 let dz_mat = MatRef::new(dz_rows, m, c_out)?;
                 let mut dw = Vec::new();
-                if need_w {
-                    // Kernel: dW_c = Σ_ij dZ_ijc · B_ij, i.e. dW = dZᵀ · B.
+                // Kernel: dW_c = Σ_ij dZ_ijc · B_ij, i.e. dW = dZᵀ · B. Winograd, unless a
+                // value came out not finite (then the kernels below).
+                let wino_done = wino_dw.as_ref().is_some_and(|wino| {
+                    dw = buffer::take_dirty(c_out * k);
+                    let xs = &x.as_slice()[samples.start * per_sample..samples.end * per_sample];
+                    wino.weight_grad(xs, dz_rows, samples.len(), &mut dw)
+                });
+                if need_w && !wino_done {
+                    buffer::recycle(std::mem::take(&mut dw));
                     if let Some(direct) = &direct {
                         // dZ with its slack (values the kernel reads but never uses). The
                         // partial stays in the kernel's lane layout until all are summed.
                         let dz_slack = &dz_own[at..at + m * c_out + slack];
                         dw = buffer::take_zeroed(direct.lane_len());
                         direct.weight_grad_lanes(x.as_slice(), &g, samples.clone(), dz_slack, &mut dw);
+                        if !lanes_summed {
+                            let mut out = buffer::take_dirty(c_out * k);
+                            direct.dw_from_lanes(&dw, &mut out);
+                            buffer::recycle(std::mem::replace(&mut dw, out));
+                        }
                     } else {
                         dw = buffer::take_dirty(c_out * k);
                         let dw_mat = MatMut::new(&mut dw, c_out, k)?;
@@ -324,7 +341,7 @@ impl<T: Element> CustomOp<T> for Conv2dOp {
             },
         );
         let [mut dw, db] = sum_in_order(partials)?;
-        if let Some(direct) = &direct {
+        if let Some(direct) = direct.as_ref().filter(|_| lanes_summed) {
             // The direct kernel's partials were summed in its lane layout.
             dw = dw.map(|dwt| {
                 let mut out = buffer::take_dirty(c_out * k);

@@ -9,9 +9,10 @@
 //! | input `dZ_slice += Σ_c dZ_ijc · W_c` | pointwise GEMM; the direct input rule (no `dB`; with AVX2 for `C_out <= 32` only); `dB = dZ · W` + col2im |
 //!
 //! On top of these, 3x3 layers of stride 1 whose channel counts are whole registers run the
-//! forward pass and the input rule as Winograd F(2x2, 3x3) ([`ConvPlan::winograd`]; the
-//! kernels above then run only for a chunk of the batch whose Winograd result is not finite,
-//! so that NaN and infinities come out as the direct sums give them). `TAPEGRAD_WINOGRAD=off`
+//! forward pass, the input rule and the kernel rule as Winograd F(2x2, 3x3)
+//! ([`ConvPlan::winograd`]; the kernels above then run only for a chunk of the batch whose
+//! Winograd result is not finite, so that NaN and infinities come out as the direct sums give
+//! them). `TAPEGRAD_WINOGRAD=off`
 //! turns it off (to compare).
 //!
 //! Set `TAPEGRAD_LOG=plan` to print each new plan to standard error when a convolution first
@@ -92,6 +93,8 @@ pub struct WinogradRules {
     pub forward: bool,
     /// The input rule.
     pub input_grad: bool,
+    /// The weight rule.
+    pub weight_grad: bool,
 }
 
 /// One choice of a plan: the kernel and why it was chosen over the others.
@@ -118,9 +121,10 @@ pub struct ConvPlan {
     pub weight_grad: Choice<Kernel>,
     /// The input rule `dZ_slice += Σ_c dZ_ijc · W_c`.
     pub input_grad: Choice<InputKernel>,
-    /// Which of the forward pass and the input rule run as Winograd F(2x2, 3x3) instead of
-    /// [`ConvPlan::forward`] and [`ConvPlan::input_grad`] (those then run only for a chunk
-    /// whose Winograd result holds a NaN or an infinity).
+    /// Which of the forward pass, the input rule and the kernel rule run as Winograd F(2x2,
+    /// 3x3) instead of [`ConvPlan::forward`], [`ConvPlan::input_grad`] and
+    /// [`ConvPlan::weight_grad`] (those then run only for a chunk whose Winograd result holds
+    /// a NaN or an infinity).
     pub winograd: Choice<WinogradRules>,
     /// Samples per chunk of the batch (the last chunk may have fewer).
     pub samples_per_chunk: usize,
@@ -212,7 +216,15 @@ impl ConvPlan {
             }
         };
         let winograd = winograd_choice(g, vector, level, &forward);
-        let samples_per_chunk = (CHUNK_ELEMENTS / (g.oh * g.ow * g.patch()).max(1)).clamp(1, g.n.max(1));
+        // Winograd's kernel rule pays for each chunk's part of dW (its transform back to 3x3 and
+        // the sum over chunks): chunks 4 times larger (layerbench, 1 thread, the ResNet's layers:
+        // 39-40 ms fwd+bwd against 48-50 ms with the usual chunks).
+        let elements = if winograd.kernel.weight_grad {
+            4 * CHUNK_ELEMENTS
+        } else {
+            CHUNK_ELEMENTS
+        };
+        let samples_per_chunk = (elements / (g.oh * g.ow * g.patch()).max(1)).clamp(1, g.n.max(1));
         let chunks = g.n.div_ceil(samples_per_chunk);
         ConvPlan {
             geometry: *g,
@@ -268,6 +280,7 @@ fn winograd_choice(
     let none = WinogradRules {
         forward: false,
         input_grad: false,
+        weight_grad: false,
     };
     let width = if level == simd::Level::Avx512 { 16 } else { 8 };
     let shape = g.kh == 3
@@ -287,6 +300,8 @@ fn winograd_choice(
             // Its fallback for a chunk that is not finite is the direct kernel.
             forward: matches!(forward.kernel, Kernel::Direct { .. }) && winograd::applies(g, width),
             input_grad: winograd::applies(&winograd::input_grad_geometry(g), width),
+            // Its fallback is the plan's dW kernel, whichever it is.
+            weight_grad: winograd::applies(g, width),
         };
         let why = if rules == none {
             "the channel counts are not whole registers (or C_out > 64)"
@@ -352,11 +367,20 @@ impl fmt::Display for ConvPlan {
             self.input_grad.kernel, self.input_grad.why
         )?;
         let w = self.winograd.kernel;
-        let rules = match (w.forward, w.input_grad) {
-            (true, true) => "forward and dX",
-            (true, false) => "forward",
-            (false, true) => "dX",
-            (false, false) => "none",
+        let names = [
+            (w.forward, "forward"),
+            (w.input_grad, "dX"),
+            (w.weight_grad, "dW"),
+        ];
+        let chosen: Vec<&str> = names
+            .iter()
+            .filter(|(on, _)| *on)
+            .map(|(_, name)| *name)
+            .collect();
+        let rules = if chosen.is_empty() {
+            "none".to_string()
+        } else {
+            chosen.join(", ")
         };
         writeln!(f, "  Winograd F(2x2,3x3): {rules} ({})", self.winograd.why)?;
         write!(

@@ -21,7 +21,8 @@
 //! The same code computes the input rule of such a layer: `dZ_slice += Σ_c dZ_ijc · W_c`
 //! summed over the positions that read an input element is a 3x3 convolution of `dZ`, padded
 //! by `2 - p`, with the kernels turned by 180° and their channel axes swapped
-//! ([`Winograd::for_input_grad`]).
+//! ([`Winograd::for_input_grad`]). The kernel rule goes through the same transforms backwards
+//! (`weight_grad`: `dg = Gᵀ [Σ_tiles (A dY Aᵀ) ⊙ (Bᵀ d B)] G`).
 //!
 //! Rounding differs from the direct sums (the transforms add and subtract inputs before they
 //! are multiplied); `tests/f32_kernels.rs` derives the bound it must stay within. A NaN or an
@@ -38,6 +39,8 @@ use super::vector::{Ymm, Zmm};
 use autograd::Element;
 use autograd::runtime::buffer::{self, LINE_PAD, line_offset};
 use autograd::runtime::simd::{as_f32, as_f32_mut};
+
+mod weight_grad;
 
 /// Tiles transformed and multiplied together: their transformed inputs (`16 · TILES · C_in`
 /// values) and products (`16 · TILES · C_out`) stay in L2, each `U_ξ` in L1 while the tiles
@@ -287,23 +290,8 @@ mod x86 {
                 let corner = (2 * ty * wp + 2 * tx) * c_in;
                 for c0 in (0..c_in).step_by(w) {
                     unsafe {
-                        let p = xp.as_ptr().add(corner + c0);
-                        let mut r = [[zero; 4]; 4];
-                        for (i, r) in r.iter_mut().enumerate() {
-                            let d: [V; 4] = std::array::from_fn(|j| V::load(p.add((i * wp + j) * c_in)));
-                            *r = [d[0].sub(d[2]), d[1].add(d[2]), d[2].sub(d[1]), d[1].sub(d[3])];
-                        }
-                        for j in 0..4 {
-                            let col = [
-                                r[0][j].sub(r[2][j]),
-                                r[1][j].add(r[2][j]),
-                                r[2][j].sub(r[1][j]),
-                                r[1][j].sub(r[3][j]),
-                            ];
-                            for (i, x) in col.iter().enumerate() {
-                                x.store(v.as_mut_ptr().add(((i * 4 + j) * TILES + t) * c_in + c0));
-                            }
-                        }
+                        let out = v.as_mut_ptr().add(t * c_in + c0);
+                        input_transform::<V>(xp.as_ptr().add(corner + c0), wp, c_in, out, TILES * c_in);
                     }
                 }
             }
@@ -352,6 +340,42 @@ mod x86 {
         let mut lanes = [0.0f32; 16];
         unsafe { bad.store(lanes.as_mut_ptr()) };
         lanes[..w].iter().all(|v| *v == 0.0)
+    }
+
+    /// `V = Bᵀ d B` of one channel register of one tile: `d` the 4x4 window from `p` (pixels
+    /// `c_in` values apart, rows `wp` pixels), first along W, then along H; `V_ξ` (`ξ = 4i + j`)
+    /// is stored at `out + ξ · stride`.
+    ///
+    /// # Safety
+    /// The CPU has the register type's instructions; the window and the 16 stores are inside
+    /// their buffers.
+    #[inline(always)]
+    pub(super) unsafe fn input_transform<V: Vector>(
+        p: *const f32,
+        wp: usize,
+        c_in: usize,
+        out: *mut f32,
+        stride: usize,
+    ) {
+        unsafe {
+            let zero = V::splat(0.0);
+            let mut r = [[zero; 4]; 4];
+            for (i, r) in r.iter_mut().enumerate() {
+                let d: [V; 4] = std::array::from_fn(|j| V::load(p.add((i * wp + j) * c_in)));
+                *r = [d[0].sub(d[2]), d[1].add(d[2]), d[2].sub(d[1]), d[1].sub(d[3])];
+            }
+            for j in 0..4 {
+                let col = [
+                    r[0][j].sub(r[2][j]),
+                    r[1][j].add(r[2][j]),
+                    r[2][j].sub(r[1][j]),
+                    r[1][j].sub(r[3][j]),
+                ];
+                for (i, x) in col.iter().enumerate() {
+                    x.store(out.add((i * 4 + j) * stride));
+                }
+            }
+        }
     }
 
     /// `M_ξ[t] = Σ_ci V_ξ[t, ci] · U_ξ[ci]` for the tiles `tiles` of the block, every `ξ`, `P`
