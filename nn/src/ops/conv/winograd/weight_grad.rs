@@ -94,7 +94,13 @@ impl Winograd {
         }
         #[cfg(not(target_arch = "x86_64"))]
         {
-            let _ = (c, xp, v, m, du);
+            let Chunk {
+                x,
+                dz,
+                samples,
+                block,
+            } = c;
+            let _ = (x, dz, samples, block, xp, v, m, du);
             unreachable!("the plan chooses Winograd on x86-64 only")
         }
     }
