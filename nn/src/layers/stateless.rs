@@ -1,10 +1,11 @@
 //! Layers without parameters: pooling (windows, global, adaptive), flatten, activations and dropout.
 
 use super::module::{Module, SpatialExtent};
+use crate::ops::dropout::dropout;
 use crate::ops::pool::{Pool2dConfig, adaptive_avg_pool2d, avg_pool2d, global_avg_pool2d, max_pool2d};
-use autograd::{Element, Error, Result, Tensor, Var};
+use autograd::{Element, Error, Result, Var};
 use rand::rngs::StdRng;
-use rand::{RngExt, SeedableRng};
+use rand::{Rng, SeedableRng};
 use std::sync::Mutex;
 
 /// Max pooling (no parameters).
@@ -122,16 +123,9 @@ impl<T: Element> Module<T> for Dropout {
         if !self.training || self.p == 0.0 {
             return Ok(x.clone());
         }
-        let keep = T::from_f64(1.0 / (1.0 - self.p));
-        let mut rng = self.rng.lock().unwrap_or_else(|e| e.into_inner());
-        let mask = Tensor::from_fn(x.shape(), |_| {
-            if rng.random::<f64>() < self.p {
-                T::ZERO
-            } else {
-                keep
-            }
-        });
-        x.try_mul(&x.constant_like(mask))
+        // A new mask at every call: its seed is the next draw of the layer's generator.
+        let seed = self.rng.lock().unwrap_or_else(|e| e.into_inner()).next_u64();
+        dropout(x, self.p, seed)
     }
     fn set_training(&mut self, training: bool) {
         self.training = training;

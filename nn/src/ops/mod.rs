@@ -7,6 +7,7 @@
 //!   kernels run (direct, im2col + GEMM, pointwise) for the forward pass, `dW` and `dX`;
 //! - [`pool`]: max pooling (the argmax mask) and average pooling (`dA = dZ ⊗ M`);
 //! - [`dense`]: `Z = A·W + b` and `flatten`;
+//! - [`dropout`]: inverted dropout, `Z = A ⊙ M` and `dA = dZ ⊙ M`;
 //! - [`norm`]: batch normalisation over the channels, with its closed-form backward rule;
 //! - [`activation`]: the activations that conv and dense layers can fuse;
 //! - [`pointwise`]: LeakyReLU, ELU, GELU as ops of their own;
@@ -21,6 +22,7 @@ mod bias;
 pub mod composite;
 pub mod conv;
 pub mod dense;
+pub mod dropout;
 pub mod loss;
 pub mod norm;
 pub mod pointwise;
