@@ -368,3 +368,56 @@ fn exported_pytorch_weights_import_back_to_the_same_test_accuracy() {
     args.extend(["--epochs", "0"]);
     assert_one_line_error(&run(&args), &["--epochs", "--import-torch"]);
 }
+
+#[test]
+fn the_standard_recipe_regularises_as_its_help_says_and_options_override_it() {
+    let d = scratch("standard-recipe");
+    let metrics = |tag: &str, extra: &[&str]| {
+        let path = d.join(format!("{tag}.json"));
+        let mut args = vec![
+            "--epochs",
+            "1",
+            "--warmup",
+            "0",
+            "--train-size",
+            "256",
+            "--test-size",
+            "64",
+        ];
+        args.extend_from_slice(&["--augment", "standard", "--metrics", path.to_str().unwrap()]);
+        args.extend_from_slice(extra);
+        let out = run(&args);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let header = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .next()
+            .unwrap()
+            .to_string();
+        // The figures without the timings.
+        let text = std::fs::read_to_string(path).unwrap();
+        let figures: Vec<String> = text
+            .lines()
+            .filter(|l| !l.contains("seconds") && !l.contains("samples_per_sec"))
+            .map(String::from)
+            .collect();
+        assert!(figures.iter().any(|l| l.contains("train_loss")), "{text}");
+        (header, figures)
+    };
+    let (header, recipe) = metrics("recipe", &[]);
+    assert!(
+        header.contains("weight decay 0.001") && header.contains("label smoothing 0.05"),
+        "{header}"
+    );
+    // The same run as the two options spelled out, and another without them.
+    let (_, spelled) = metrics(
+        "spelled",
+        &["--weight-decay", "0.001", "--label-smoothing", "0.05"],
+    );
+    assert_eq!(recipe, spelled);
+    let (header, plain) = metrics("plain", &["--weight-decay", "0", "--label-smoothing", "0"]);
+    assert!(
+        !header.contains("weight decay") && !header.contains("smoothing"),
+        "{header}"
+    );
+    assert_ne!(recipe, plain);
+}

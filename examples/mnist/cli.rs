@@ -77,7 +77,8 @@ pub struct Options {
     /// sgd only: momentum, with Nesterov
     #[arg(long, value_name = "M", default_value_t = 0.9, help_heading = "Training")]
     pub momentum: f64,
-    /// Weight decay (L2 for sgd/adam, decoupled for adamw) [default: 0, 0.01 for adamw]
+    /// Weight decay (L2 for sgd/adam, decoupled for adamw) [default: 0, 0.01 for adamw,
+    /// 0.001 for sgd with --augment standard]
     #[arg(long, value_name = "W", help_heading = "Training")]
     pub weight_decay: Option<f64>,
     /// Seeds the initial weights, the shuffling, the augmentation and the synthetic digits
@@ -99,8 +100,9 @@ pub struct Options {
     )]
     pub loss: LossName,
     /// cross-entropy only: label smoothing ε in [0, 1] (the target is (1-ε)·one-hot + ε/10)
-    #[arg(long, value_name = "EPS", default_value_t = 0.0, help_heading = "Training")]
-    pub label_smoothing: f64,
+    /// [default: 0, 0.05 with --augment standard]
+    #[arg(long, value_name = "EPS", help_heading = "Training")]
+    pub label_smoothing: Option<f64>,
     /// Hold out the last N training images as validation data: scored every epoch and
     /// watched by --early-stopping [default: 0, the test set is scored]
     #[arg(long, value_name = "N", default_value_t = 0, help_heading = "Training")]
@@ -184,6 +186,8 @@ Augmentation recipes (--augment):
   standard   a random affine of every image: rotation ±10°, translation ±10% of the side,
              scale 0.9-1.1, shear ±10°, bilinear, black outside. Drawn per sample from
              (--seed, epoch, sample index): the same bits on any thread count and on resume.
+             The recipe also regularises: unless given, --weight-decay 0.001 (sgd) and
+             --label-smoothing 0.05 (cross-entropy); measured best together on real MNIST.
 ";
 
 /// `--optimizer`.
@@ -237,13 +241,11 @@ impl Options {
         if self.data.is_none() && (self.train_size == 0 || self.test_size == 0) {
             return Err("--train-size and --test-size must be positive".into());
         }
-        if !(0.0..=1.0).contains(&self.label_smoothing) {
-            return Err(format!(
-                "--label-smoothing: {} is out of range (0 to 1)",
-                self.label_smoothing
-            ));
+        let smoothing = self.label_smoothing.unwrap_or(0.0);
+        if !(0.0..=1.0).contains(&smoothing) {
+            return Err(format!("--label-smoothing: {smoothing} is out of range (0 to 1)"));
         }
-        if self.label_smoothing > 0.0 && self.loss != LossName::CrossEntropy {
+        if smoothing > 0.0 && self.loss != LossName::CrossEntropy {
             return Err("--label-smoothing applies to --loss cross-entropy only".into());
         }
         if self.early_stopping == Some(0) || self.checkpoint_every == Some(0) {
@@ -272,6 +274,31 @@ impl Options {
             }
         }
         self.recipe().map(|_| ())
+    }
+
+    /// Whether `--augment standard` was asked for: its regularisation applies.
+    fn standard(&self) -> bool {
+        self.augment.eq_ignore_ascii_case("standard")
+    }
+
+    /// `--weight-decay`, else `default` (the optimizer's), else for SGD with `--augment
+    /// standard` the recipe's 0.001 (issue #12: 99.52% median over seeds 1-3 with the label
+    /// smoothing below, against 99.48% with neither).
+    pub fn weight_decay_or(&self, default: f64) -> f64 {
+        match self.weight_decay {
+            Some(w) => w,
+            None if self.standard() && self.optimizer == OptimizerName::Sgd => 0.001,
+            None => default,
+        }
+    }
+
+    /// `--label-smoothing`, else 0.05 for cross-entropy with `--augment standard`, else 0.
+    pub fn label_smoothing(&self) -> f64 {
+        match self.label_smoothing {
+            Some(e) => e,
+            None if self.standard() && self.loss == LossName::CrossEntropy => 0.05,
+            None => 0.0,
+        }
     }
 
     /// The augmentation: the named recipe with the finer options applied over it.

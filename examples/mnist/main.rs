@@ -92,12 +92,16 @@ fn run(o: Options, ctx: &Context) -> Result<(), Failure> {
             1 => String::new(),
             p => format!("{p} processes x "),
         };
+        let decay = match setup::weight_decay(&o) {
+            0.0 => String::new(),
+            w => format!(" weight decay {w}"),
+        };
         let held_out = match &validation {
             Some(v) => format!(", {} held out for validation", v.len()),
             None => String::new(),
         };
         println!(
-            "LeNet-5 on {source}: {} training and {} test images{held_out}, {} epochs of {} steps (batch {}), {} lr {}, {loss_name}, {processes}{} threads",
+            "LeNet-5 on {source}: {} training and {} test images{held_out}, {} epochs of {} steps (batch {}), {} lr {}{decay}, {loss_name}, {processes}{} threads",
             train.len(),
             test.len(),
             o.epochs,

@@ -11,26 +11,29 @@ use tapegrad::nn::train::optim::{
 };
 use tapegrad::nn::train::{Checkpoints, EarlyStopping, Monitor, Strategy, Trainer};
 
+/// The weight decay the run uses: `--weight-decay`, else the optimizer's default (0.01 for
+/// AdamW, 0.001 for SGD with `--augment standard`, 0 otherwise).
+pub fn weight_decay(o: &Options) -> f64 {
+    o.weight_decay_or(if o.optimizer == OptimizerName::Adamw {
+        0.01
+    } else {
+        0.0
+    })
+}
+
 /// `--optimizer`, `--lr`, `--momentum`, `--weight-decay`.
 pub fn make_optimizer(o: &Options) -> Box<dyn Optimizer<f32>> {
+    let wd = weight_decay(o);
     match o.optimizer {
-        OptimizerName::Adam => {
-            Box::new(Adam::new(o.lr.unwrap_or(1e-3)).weight_decay(o.weight_decay.unwrap_or(0.0)))
-        }
-        OptimizerName::Adamw => {
-            Box::new(Adam::adamw(o.lr.unwrap_or(1e-3)).weight_decay(o.weight_decay.unwrap_or(0.01)))
-        }
-        OptimizerName::Rmsprop => {
-            Box::new(RmsProp::new(o.lr.unwrap_or(1e-3)).weight_decay(o.weight_decay.unwrap_or(0.0)))
-        }
-        OptimizerName::Adadelta => {
-            Box::new(Adadelta::new(o.lr.unwrap_or(1.0)).weight_decay(o.weight_decay.unwrap_or(0.0)))
-        }
+        OptimizerName::Adam => Box::new(Adam::new(o.lr.unwrap_or(1e-3)).weight_decay(wd)),
+        OptimizerName::Adamw => Box::new(Adam::adamw(o.lr.unwrap_or(1e-3)).weight_decay(wd)),
+        OptimizerName::Rmsprop => Box::new(RmsProp::new(o.lr.unwrap_or(1e-3)).weight_decay(wd)),
+        OptimizerName::Adadelta => Box::new(Adadelta::new(o.lr.unwrap_or(1.0)).weight_decay(wd)),
         OptimizerName::Sgd => Box::new(
             Sgd::new(o.lr.unwrap_or(0.05))
                 .momentum(o.momentum)
                 .nesterov(o.momentum > 0.0)
-                .weight_decay(o.weight_decay.unwrap_or(0.0)),
+                .weight_decay(wd),
         ),
     }
 }
@@ -65,7 +68,7 @@ pub fn make_schedule(o: &Options, base: f64, steps_per_epoch: usize) -> Box<dyn 
 pub fn loss_name(o: &Options) -> String {
     match o.loss {
         LossName::Mse => Loss::<f32>::describe(&OneHotMse),
-        LossName::CrossEntropy => Loss::<f32>::describe(&CrossEntropy::smoothed(o.label_smoothing)),
+        LossName::CrossEntropy => Loss::<f32>::describe(&CrossEntropy::smoothed(o.label_smoothing())),
     }
 }
 
@@ -100,7 +103,7 @@ pub fn configure<'a, S: Strategy>(t: Trainer<'a, f32, S>, o: &Options, run: Run<
         .seed(o.seed);
     t = match o.loss {
         LossName::Mse => t.loss(OneHotMse),
-        LossName::CrossEntropy => t.loss(CrossEntropy::smoothed(o.label_smoothing)),
+        LossName::CrossEntropy => t.loss(CrossEntropy::smoothed(o.label_smoothing())),
     };
     if let Some(path) = &o.save {
         let mut c = Checkpoints::new(path).every_steps(o.checkpoint_every.unwrap_or(0));
