@@ -92,8 +92,9 @@ impl<T: Element> Module<T> for Tanh {
 }
 
 /// Inverted dropout: in training, zeroes each element with probability `p` and scales the
-/// rest by `1/(1-p)`; in evaluation, the identity. Its mask comes from its own generator,
-/// seeded at construction.
+/// rest by `1/(1-p)`; in evaluation, the identity. Each call runs
+/// [`ops::dropout::dropout`](crate::ops::dropout::dropout) with a new seed from the layer's
+/// own generator, seeded at construction.
 pub struct Dropout {
     p: f64,
     training: bool,
