@@ -104,7 +104,7 @@ pub struct Options {
     #[arg(long, value_name = "EPS", help_heading = "Training")]
     pub label_smoothing: Option<f64>,
     /// Hold out the last N training images as validation data: scored every epoch and
-    /// watched by --early-stopping [default: 0, the test set is scored]
+    /// watched by --early-stopping (0: none, the test set is scored instead)
     #[arg(long, value_name = "N", default_value_t = 0, help_heading = "Training")]
     pub validation_size: usize,
     /// Stop when the validation loss (the test loss without --validation-size) did not
