@@ -92,7 +92,7 @@ fn run(o: Options, ctx: &Context) -> Result<(), Failure> {
             1 => String::new(),
             p => format!("{p} processes x "),
         };
-        let decay = match setup::weight_decay(&o) {
+        let decay = match o.weight_decay() {
             0.0 => String::new(),
             w => format!(" weight decay {w}"),
         };

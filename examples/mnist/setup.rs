@@ -11,19 +11,9 @@ use tapegrad::nn::train::optim::{
 };
 use tapegrad::nn::train::{Checkpoints, EarlyStopping, Monitor, Strategy, Trainer};
 
-/// The weight decay the run uses: `--weight-decay`, else the optimizer's default (0.01 for
-/// AdamW, 0.001 for SGD with `--augment standard`, 0 otherwise).
-pub fn weight_decay(o: &Options) -> f64 {
-    o.weight_decay_or(if o.optimizer == OptimizerName::Adamw {
-        0.01
-    } else {
-        0.0
-    })
-}
-
 /// `--optimizer`, `--lr`, `--momentum`, `--weight-decay`.
 pub fn make_optimizer(o: &Options) -> Box<dyn Optimizer<f32>> {
-    let wd = weight_decay(o);
+    let wd = o.weight_decay();
     match o.optimizer {
         OptimizerName::Adam => Box::new(Adam::new(o.lr.unwrap_or(1e-3)).weight_decay(wd)),
         OptimizerName::Adamw => Box::new(Adam::adamw(o.lr.unwrap_or(1e-3)).weight_decay(wd)),
