@@ -65,15 +65,20 @@ pub fn binary_with(name: &str, features: &[&str]) -> PathBuf {
 /// binfmt_misc: the aarch64 runner of `.cargo/config.toml` names its emulator in
 /// `TAPEGRAD_TEST_RUNNER` (a command and its arguments, split at spaces) to start it with.
 pub fn run(name: &str, args: &[&str]) -> Output {
+    command(name).args(args).output().unwrap()
+}
+
+/// The command that starts example `name` (under the emulator, as [`run`] explains), for a
+/// test that spawns it and waits or kills it itself.
+pub fn command(name: &str) -> Command {
     let runner = std::env::var("TAPEGRAD_TEST_RUNNER").unwrap_or_default();
     let mut words = runner.split_whitespace();
-    let mut cmd = match words.next() {
+    match words.next() {
         Some(emulator) => {
             let mut cmd = Command::new(emulator);
             cmd.args(words).arg(binary(name));
             cmd
         }
         None => Command::new(binary(name)),
-    };
-    cmd.args(args).output().unwrap()
+    }
 }

@@ -168,7 +168,9 @@ pub fn save<T: Element>(
     write_atomically(path, &bytes)
 }
 
-/// Writes `bytes` to a temporary file beside `path`, syncs it, then renames it over `path`.
+/// Writes `bytes` to a temporary file beside `path`, syncs it, then renames it over `path`, so a
+/// process killed at any moment leaves either the old file or the new one, never a torn one.
+/// The temporaries that killed writers left (`.NAME.tmp-PID`) go at the next write, on Linux.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), CheckpointError> {
     let io = |source| CheckpointError::Io {
         path: path.to_path_buf(),
@@ -188,7 +190,38 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), CheckpointError
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
     }
-    result.map_err(io)
+    result.map_err(io)?;
+    remove_stale_temporaries(path, &file_name);
+    Ok(())
+}
+
+/// Removes the temporary files that writers of `path` killed mid-write left beside it
+/// (`.NAME.tmp-PID` of a process that no longer runs). Only on Linux, where `/proc` says
+/// which processes run; elsewhere they stay, harmless: `path` itself is never torn.
+fn remove_stale_temporaries(path: &Path, file_name: &str) {
+    if !cfg!(target_os = "linux") {
+        return;
+    }
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let prefix = format!(".{file_name}.tmp-");
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name.to_str().and_then(|n| n.strip_prefix(&prefix)) else {
+            continue;
+        };
+        let gone = pid
+            .parse::<u32>()
+            .is_ok_and(|pid| pid != std::process::id() && !Path::new("/proc").join(pid.to_string()).exists());
+        if gone {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
 }
 
 fn read_values<T: Element>(view: &TensorView<'_>) -> Option<Vec<T>> {
