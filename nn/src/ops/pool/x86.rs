@@ -84,11 +84,18 @@ pub(super) unsafe fn max_pool_mask_avx512<const MASK: bool>(
     let c = g.c;
     assert!(x.len() == g.h * g.w * c && y.len() == g.oh * g.ow * c && (!MASK || argmax.len() == y.len()));
     let lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    // As in `max_pool_mask_avx2`: whole 2x2 windows, channels in whole registers.
+    let whole = g.cfg.kernel == (2, 2) && c.is_multiple_of(16);
     for oh in 0..g.oh {
         let rows = g.rows(oh);
         for ow in 0..g.ow {
             let (cols, out) = (g.cols(ow), (oh * g.ow + ow) * c);
             let first = (rows.start * g.w + cols.start) * c;
+            if whole && rows.len() == 2 && cols.len() == 2 {
+                // SAFETY: as in `max_pool_mask_avx2`, with `c % 16 == 0`.
+                unsafe { window2x2_avx512::<MASK>(x, first, g.w * c, c, y, argmax, out) };
+                continue;
+            }
             for c0 in (0..c).step_by(16) {
                 let k = first_lanes16(c - c0);
                 // SAFETY: masked loads and stores touch only the lanes `c0..c` of a window
@@ -141,11 +148,21 @@ pub(super) unsafe fn max_pool_mask_avx2<const MASK: bool>(
     // SAFETY: u32 and f32 have the same size and alignment, and every bit pattern is an f32.
     let argmax: &mut [f32] =
         unsafe { std::slice::from_raw_parts_mut(argmax.as_mut_ptr().cast(), argmax.len()) };
+    // 2x2 windows wholly inside the image, channels in whole registers: the same comparisons
+    // in the same order, without the generic loop's ranges and tail checks.
+    let whole = g.cfg.kernel == (2, 2) && c.is_multiple_of(8);
     for oh in 0..g.oh {
         let rows = g.rows(oh);
         for ow in 0..g.ow {
             let (cols, out) = (g.cols(ow), (oh * g.ow + ow) * c);
             let first = (rows.start * g.w + cols.start) * c;
+            if whole && rows.len() == 2 && cols.len() == 2 {
+                // SAFETY: the window's four elements `first + {0, c, w·c, w·c + c}` lie inside
+                // `x` (its rows and columns are inside the image) and `out..out + c` inside `y`
+                // and `argmax` (the assert above); `c0 + 8 <= c` as `c % 8 == 0`.
+                unsafe { window2x2::<MASK>(x, first, g.w * c, c, y, argmax, out) };
+                continue;
+            }
             for c0 in (0..c).step_by(8) {
                 let tail = first_lanes8(c - c0);
                 // SAFETY: every load and store is of `c0..c0 + 8` of a window element or an
@@ -178,6 +195,93 @@ pub(super) unsafe fn max_pool_mask_avx2<const MASK: bool>(
                         store8(argmax, out + c0, tail, at_best);
                     }
                 }
+            }
+        }
+    }
+}
+
+/// One whole 2x2 window of [`max_pool_mask_avx512`] over all `c` channels (a multiple of
+/// 16), as [`window2x2`].
+///
+/// # Safety
+/// AVX-512F; as [`window2x2`].
+#[target_feature(enable = "avx512f")]
+unsafe fn window2x2_avx512<const MASK: bool>(
+    x: &[f32],
+    first: usize,
+    row: usize,
+    c: usize,
+    y: &mut [f32],
+    argmax: &mut [u32],
+    out: usize,
+) {
+    let at = [first + c, first + row, first + row + c];
+    let lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    let (xp, yp, mp) = (x.as_ptr(), y.as_mut_ptr(), argmax.as_mut_ptr());
+    for c0 in (0..c).step_by(16) {
+        // SAFETY: the caller's promise; every access is `c0..c0 + 16` of an element or output.
+        unsafe {
+            let index = |at: usize| _mm512_add_epi32(_mm512_set1_epi32((at + c0) as i32), lane);
+            let mut best = _mm512_loadu_ps(xp.add(first + c0));
+            let mut at_best = index(first);
+            for &a in &at {
+                let v = _mm512_loadu_ps(xp.add(a + c0));
+                let take =
+                    _mm512_cmp_ps_mask::<_CMP_GT_OQ>(v, best) | _mm512_cmp_ps_mask::<_CMP_UNORD_Q>(v, v);
+                best = _mm512_mask_mov_ps(best, take, v);
+                if MASK {
+                    at_best = _mm512_mask_mov_epi32(at_best, take, index(a));
+                }
+            }
+            _mm512_storeu_ps(yp.add(out + c0), best);
+            if MASK {
+                _mm512_storeu_si512(mp.add(out + c0).cast(), at_best);
+            }
+        }
+    }
+}
+
+/// One whole 2x2 window of [`max_pool_mask_avx2`] over all `c` channels (a multiple of 8):
+/// its elements at `first`, `first + c`, `first + row`, `first + row + c`, taken in that
+/// order by the same rule (a larger value or a NaN takes over from the first).
+///
+/// # Safety
+/// AVX2; the four elements' `c` channels lie inside `x`, `out..out + c` inside `y` and (with
+/// `MASK`) `argmax`.
+#[target_feature(enable = "avx2")]
+unsafe fn window2x2<const MASK: bool>(
+    x: &[f32],
+    first: usize,
+    row: usize,
+    c: usize,
+    y: &mut [f32],
+    argmax: &mut [f32],
+    out: usize,
+) {
+    let at = [first + c, first + row, first + row + c];
+    let (xp, yp, mp) = (x.as_ptr(), y.as_mut_ptr(), argmax.as_mut_ptr());
+    for c0 in (0..c).step_by(8) {
+        // SAFETY: the caller's promise; every access is `c0..c0 + 8` of an element or output.
+        unsafe {
+            let index = |at: usize| {
+                _mm256_castsi256_ps(_mm256_add_epi32(_mm256_set1_epi32((at + c0) as i32), lanes8()))
+            };
+            let mut best = _mm256_loadu_ps(xp.add(first + c0));
+            let mut at_best = index(first);
+            for &a in &at {
+                let v = _mm256_loadu_ps(xp.add(a + c0));
+                let take = _mm256_or_ps(
+                    _mm256_cmp_ps::<_CMP_GT_OQ>(v, best),
+                    _mm256_cmp_ps::<_CMP_UNORD_Q>(v, v),
+                );
+                best = _mm256_blendv_ps(best, v, take);
+                if MASK {
+                    at_best = _mm256_blendv_ps(at_best, index(a), take);
+                }
+            }
+            _mm256_storeu_ps(yp.add(out + c0), best);
+            if MASK {
+                _mm256_storeu_ps(mp.add(out + c0), at_best);
             }
         }
     }
