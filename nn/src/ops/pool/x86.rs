@@ -55,6 +55,29 @@ unsafe fn store8(v: &mut [f32], at: usize, tail: __m256i, x: __m256) {
     }
 }
 
+/// The lanes where `v` takes over from `best` in max pooling: a larger value or a NaN, as in
+/// `max_pool_mask` (the first of equal values stays).
+#[inline(always)]
+fn takes_over8(v: __m256, best: __m256) -> __m256 {
+    // SAFETY: as in `lanes8`.
+    unsafe {
+        _mm256_or_ps(
+            _mm256_cmp_ps::<_CMP_GT_OQ>(v, best),
+            _mm256_cmp_ps::<_CMP_UNORD_Q>(v, v),
+        )
+    }
+}
+
+/// [`takes_over8`] for 16 lanes, as a mask.
+///
+/// # Safety
+/// AVX-512F.
+#[inline(always)]
+unsafe fn takes_over16(v: __m512, best: __m512) -> __mmask16 {
+    // SAFETY: the caller's promise.
+    unsafe { _mm512_cmp_ps_mask::<_CMP_GT_OQ>(v, best) | _mm512_cmp_ps_mask::<_CMP_UNORD_Q>(v, v) }
+}
+
 /// The mask of the lanes `i < n` among 8.
 #[inline(always)]
 fn first_lanes8(n: usize) -> __m256i {
@@ -111,8 +134,7 @@ pub(super) unsafe fn max_pool_mask_avx512<const MASK: bool>(
                             let at = (ih * g.w + iw) * c;
                             let v = _mm512_maskz_loadu_ps(k, x.as_ptr().add(at + c0));
                             // A larger value or a NaN takes over, as in `max_pool_mask`.
-                            let take = _mm512_cmp_ps_mask::<_CMP_GT_OQ>(v, best)
-                                | _mm512_cmp_ps_mask::<_CMP_UNORD_Q>(v, v);
+                            let take = takes_over16(v, best);
                             best = _mm512_mask_mov_ps(best, take, v);
                             if MASK {
                                 at_best = _mm512_mask_mov_epi32(at_best, take, index(at));
@@ -180,10 +202,7 @@ pub(super) unsafe fn max_pool_mask_avx2<const MASK: bool>(
                             let at = (ih * g.w + iw) * c;
                             let v = load8(x, at + c0, tail);
                             // A larger value or a NaN takes over, as in `max_pool_mask`.
-                            let take = _mm256_or_ps(
-                                _mm256_cmp_ps::<_CMP_GT_OQ>(v, best),
-                                _mm256_cmp_ps::<_CMP_UNORD_Q>(v, v),
-                            );
+                            let take = takes_over8(v, best);
                             best = _mm256_blendv_ps(best, v, take);
                             if MASK {
                                 at_best = _mm256_blendv_ps(at_best, index(at), take);
@@ -226,8 +245,7 @@ unsafe fn window2x2_avx512<const MASK: bool>(
             let mut at_best = index(first);
             for &a in &at {
                 let v = _mm512_loadu_ps(xp.add(a + c0));
-                let take =
-                    _mm512_cmp_ps_mask::<_CMP_GT_OQ>(v, best) | _mm512_cmp_ps_mask::<_CMP_UNORD_Q>(v, v);
+                let take = takes_over16(v, best);
                 best = _mm512_mask_mov_ps(best, take, v);
                 if MASK {
                     at_best = _mm512_mask_mov_epi32(at_best, take, index(a));
@@ -270,10 +288,7 @@ unsafe fn window2x2<const MASK: bool>(
             let mut at_best = index(first);
             for &a in &at {
                 let v = _mm256_loadu_ps(xp.add(a + c0));
-                let take = _mm256_or_ps(
-                    _mm256_cmp_ps::<_CMP_GT_OQ>(v, best),
-                    _mm256_cmp_ps::<_CMP_UNORD_Q>(v, v),
-                );
+                let take = takes_over8(v, best);
                 best = _mm256_blendv_ps(best, v, take);
                 if MASK {
                     at_best = _mm256_blendv_ps(at_best, index(a), take);
